@@ -1,0 +1,20 @@
+"""Configuration of the export stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ExportConfig:
+    """Export stage: SavedModel with serving signatures, pushed when blessed.
+
+    Attributes:
+        model_name: Name under the serving root (``<serving_root>/<model_name>/<version>/``).
+        serving_root: Where blessed models are pushed ("" = ``<output_dir>/serving``).
+        upsample_to_input: Also return ``depth_full``: depth resized to the request's image size.
+    """
+
+    model_name: str = "depth"
+    serving_root: str = ""
+    upsample_to_input: bool = True

@@ -1,0 +1,1 @@
+"""TFRecord schema and the tf.data reader."""
