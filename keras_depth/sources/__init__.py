@@ -1,0 +1,1 @@
+"""Dataset sources: the built-in synthetic renderer and user RGB-D folders."""

@@ -1,0 +1,59 @@
+"""The dataset-source contract used by the ingest stage.
+
+A source is a small class in the spirit of a TFDS builder: ``list_keys`` is cheap
+and enumerates stable example keys; ``load`` does the expensive work for one key
+and either returns a :class:`RawRecord` or raises :class:`RecordError` with a
+reason that ends up in the ingest dead-letter file.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class RecordError(Exception):
+    """One record cannot be converted; ``str(error)`` is the dead-letter reason."""
+
+
+@dataclass
+class RawRecord:
+    """A decoded record, before resizing to the storage size.
+
+    Attributes:
+        key: Stable unique id (``<source>/<relative id>``).
+        source_path: File (or generator id) it came from, for error reports.
+        image: uint8 RGB, shape (H, W, 3).
+        depth: float32 metres, shape (H, W); 0 or non-finite = invalid.
+        intrinsics: (fx, fy, cx, cy) in pixels of this image, or None.
+    """
+
+    key: str
+    source_path: str
+    image: np.ndarray
+    depth: np.ndarray
+    intrinsics: tuple[float, float, float, float] | None = None
+
+
+class DepthSource(abc.ABC):
+    """A dataset of RGB-D records. Instances must be picklable (Beam ships them to workers)."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def list_keys(self) -> list[str]:
+        """Every record's key, in a deterministic order."""
+
+    @abc.abstractmethod
+    def source_path(self, key: str) -> str:
+        """Where the record with ``key`` is read from (for dead-letter entries)."""
+
+    @abc.abstractmethod
+    def load(self, key: str) -> RawRecord:
+        """Reads and decodes one record.
+
+        Raises:
+            RecordError: with the reason, when the record is unreadable or malformed.
+        """
