@@ -1,0 +1,124 @@
+"""Config loading, override parsing and the error messages users see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import (
+    CONFIGS_DIR,
+    ConfigError,
+    PipelineConfig,
+    config_to_dict,
+    flatten,
+    load_config,
+    parse_override,
+    save_config,
+)
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in CONFIGS_DIR.glob("*.yaml")))
+def test_every_preset_loads(preset):
+    config = load_config(CONFIGS_DIR / preset)
+    assert config.preset == Path(preset).stem
+
+
+def test_paper_presets_have_the_paper_sizes_and_rates():
+    nyu = load_config(CONFIGS_DIR / "nyu_eigen2014.yaml")
+    kitti = load_config(CONFIGS_DIR / "kitti_eigen2014.yaml")
+    assert (nyu.model.input_width, nyu.model.input_height) == (304, 228)
+    assert (nyu.model.output_width, nyu.model.output_height) == (74, 55)
+    assert (kitti.model.input_width, kitti.model.input_height) == (576, 172)
+    assert (kitti.model.output_width, kitti.model.output_height) == (142, 27)
+    for config in (nyu, kitti):
+        assert config.optimizer.lr_coarse_conv == 0.001
+        assert config.optimizer.lr_coarse_fc == 0.1
+        assert config.optimizer.lr_fine_conv == 0.001
+        assert config.optimizer.lr_fine_out == 0.01
+        assert config.optimizer.momentum == 0.9
+        assert config.data.batch_size == 32
+        assert config.loss.lam == 0.5
+    assert (nyu.train.coarse_samples, nyu.train.fine_samples) == (2_000_000, 1_500_000)
+    assert (kitti.train.coarse_samples, kitti.train.fine_samples) == (1_500_000, 1_000_000)
+    assert kitti.augment.scale_max == 1.2 and kitti.augment.rotation_degrees == 0.0
+
+
+def test_overrides_apply_in_order_with_yaml_values():
+    config = load_config(
+        CONFIGS_DIR / "smoke.yaml",
+        ["loss.lam=1", "train.devices=[/cpu:0, /cpu:1]", "loss.lam=0.25", "ingest.synthetic.seed=7"],
+    )
+    assert config.loss.lam == 0.25 and isinstance(config.loss.lam, float)
+    assert config.train.devices == ["/cpu:0", "/cpu:1"]
+    assert config.ingest.synthetic.seed == 7
+    # Untouched values of the nested section keep the file's values.
+    assert (
+        config.ingest.synthetic.num_scenes
+        == load_config(CONFIGS_DIR / "smoke.yaml").ingest.synthetic.num_scenes
+    )
+
+
+def test_parse_override_splits_key_path():
+    assert parse_override("model.width_multiplier=0.5") == (["model", "width_multiplier"], 0.5)
+    assert parse_override("ingest.beam_args=[--runner=DirectRunner]") == (
+        ["ingest", "beam_args"],
+        ["--runner=DirectRunner"],
+    )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.fc_units=abc", "--set model.fc_units=abc: key 'model.fc_units' expects int, got str 'abc'"),
+        ("model.fc_units=1.5", "key 'model.fc_units' expects int, got float"),
+        ("model.fc_unit=3", "unknown key 'model.fc_unit'; expected one of:"),
+        ("nonsense.key=3", "unknown key 'nonsense'"),
+        ("augment.enabled=1", "key 'augment.enabled' expects bool, got int"),
+        ("train.devices=/gpu:0", "key 'train.devices' expects list"),
+        ("model=3", "key 'model' expects mapping (ModelConfig)"),
+        ("novalue", "is not of the form section.key=value"),
+    ],
+)
+def test_bad_overrides_name_key_source_and_type(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(CONFIGS_DIR / "smoke.yaml", [override])
+    assert message in str(info.value)
+
+
+def test_bad_file_names_file_key_and_type(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  coarse_samples: many\n")
+    with pytest.raises(ConfigError, match=rf"{path}: key 'train.coarse_samples' expects int, got str 'many'"):
+        load_config(path)
+    path.write_text("train:\n  coarse_sample: 3\n")
+    with pytest.raises(ConfigError, match=rf"{path}: unknown key 'train.coarse_sample'"):
+        load_config(path)
+    path.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_ints_widen_to_float_but_bools_do_not(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("loss:\n  lam: 1\n")
+    assert load_config(path).loss.lam == 1.0
+    path.write_text("loss:\n  lam: true\n")
+    with pytest.raises(ConfigError, match="expects float, got bool"):
+        load_config(path)
+
+
+def test_saved_config_reloads_identically(tmp_path):
+    config = load_config(CONFIGS_DIR / "default.yaml", ["loss.lam=1.0"])
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["loss"]["lam"] == 1.0
+
+
+def test_flatten_gives_dotted_keys():
+    flat = flatten(config_to_dict(PipelineConfig()))
+    assert flat["ingest.synthetic.num_scenes"] == PipelineConfig().ingest.synthetic.num_scenes
+    assert "model.width_multiplier" in flat
