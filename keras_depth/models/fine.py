@@ -1,0 +1,155 @@
+"""The fine (local) network of Eigen et al. (2014): refines the coarse log depth with local image detail.
+
+| layer | op                                                              | NYU   | KITTI              |
+|-------|-----------------------------------------------------------------|-------|--------------------|
+| fine1 | conv 9x9 stride 2 valid, 63, ReLU; max-pool 2x2/2 valid         | 74x55 | 142x41 -> 142x27   |
+| fine2 | concatenate the coarse log depth as the last (64th) channel     | 74x55 | 142x27             |
+| fine3 | conv 5x5 same (zero pad), 64, ReLU                              | 74x55 | 142x27             |
+| fine4 | conv 5x5 same (zero pad), 1, linear -> refined log depth        | 74x55 | 142x27             |
+
+Size choices: fine1 uses ``valid`` padding, (304 - 9) // 2 + 1 = 148 and (228 - 9) // 2 + 1 = 110, pooled
+to 74x55, the coarse output size on NYU. On KITTI the same arithmetic gives 142x41 while the coarse output
+is 142x27, so the fine1 map is brought to the coarse output size by a central crop (``fine1_crop``,
+7 rows off the top and 7 off the bottom on KITTI; an odd difference drops the extra row or column at the
+bottom or right), and a map smaller than the output (e.g. 36x26 for a 152x114 input with a 37x27 output)
+is zero-padded centrally (``fine1_pad``; zero is the "no activation" value after a ReLU). These layers are
+only added when needed, so the NYU network is exactly the paper's.
+
+Channel counts scale with ``ModelConfig.width_multiplier`` (63 and 64 at 1.0). Initialisation: He normal
+for fine1 and fine3, zero biases; fine4 has a normal(0, 1e-3) kernel and its bias starts at
+``log(ModelConfig.initial_depth)``.
+
+Freezing: the coarse network is embedded through a ``FrozenModel`` layer named ``"coarse"`` (its
+``.model`` is the coarse network, shared, not copied), which sets ``trainable = False``, always calls it
+with ``training=False`` (dropout off, whatever the fine model's training flag; a plain nested call would
+inherit the outer flag in Keras 3) and wraps its output in ``stop_gradient``. Training the fine model
+therefore never changes it and none of its weights is in ``trainable_weights``. The frozen state survives
+``.keras`` save and ``keras.models.load_model``; ``freeze_coarse`` re-applies it to a fine model whose
+coarse part was unfrozen (for example by a loop setting ``layer.trainable = True`` on every layer).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_depth.config import ModelConfig
+from keras_depth.models.coarse import COARSE_MODEL_NAME
+from keras_depth.models.common import (
+    RELU_KERNEL_INITIALIZER,
+    RGB_CHANNELS,
+    image_input,
+    normalise,
+    output_layer_initializers,
+    scaled_channels,
+)
+from keras_depth.models.layers import FrozenModel
+
+FINE_MODEL_NAME = "fine"
+# Layer names; the optimizer's learning-rate groups match these (keras_depth.optimizers).
+FINE_CONV_LAYERS = ("fine1", "fine3")
+FINE_OUTPUT_LAYERS = ("fine4",)
+FINE1_CHANNELS = 63
+FINE1_KERNEL = 9
+FINE1_STRIDE = 2
+FINE1_POOL = 2
+FINE3_CHANNELS = 64
+FINE34_KERNEL = 5
+
+
+def _split(total: int) -> tuple[int, int]:
+    """Splits ``total`` pixels of crop or padding into (before, after), the odd one after."""
+    return total // 2, total - total // 2
+
+
+def _fit_to_output(x: keras.KerasTensor, height: int, width: int) -> keras.KerasTensor:
+    """Centrally crops and/or zero-pads a feature map to the output size.
+
+    Args:
+        x: [B, h, w, C] feature map.
+        height: Target height in pixels.
+        width: Target width in pixels.
+
+    Returns:
+        [B, height, width, C]; ``x`` itself when it already has that size.
+    """
+    extra_h, extra_w = x.shape[1] - height, x.shape[2] - width
+    if extra_h > 0 or extra_w > 0:
+        crop = (_split(max(extra_h, 0)), _split(max(extra_w, 0)))
+        x = keras.layers.Cropping2D(crop, name="fine1_crop")(x)
+    if extra_h < 0 or extra_w < 0:
+        pad = (_split(max(-extra_h, 0)), _split(max(-extra_w, 0)))
+        x = keras.layers.ZeroPadding2D(pad, name="fine1_pad")(x)
+    return x
+
+
+def build_fine_model(cfg: ModelConfig, coarse_model: keras.Model) -> keras.Model:
+    """Builds the fine network around a (trained) coarse network, which it freezes.
+
+    Args:
+        cfg: Model configuration: the same input and output sizes as ``coarse_model`` (pixels),
+            ``width_multiplier`` and ``initial_depth`` (metres).
+        coarse_model: The coarse network from ``build_coarse_model(cfg)``; it is set to
+            ``trainable = False`` and shared (training the coarse model later would change the fine one).
+
+    Returns:
+        A functional ``keras.Model`` named ``"fine"`` mapping [B, input_height, input_width, 3] float32
+        RGB in 0..255 to [B, output_height, output_width, 1] float32 refined log depth (log metres).
+
+    Raises:
+        ValueError: If ``coarse_model``'s input or output shape does not match ``cfg``.
+    """
+    input_shape = (cfg.input_height, cfg.input_width, RGB_CHANNELS)
+    output_shape = (cfg.output_height, cfg.output_width, 1)
+    if (
+        tuple(coarse_model.input_shape[1:]) != input_shape
+        or tuple(coarse_model.output_shape[1:]) != output_shape
+    ):
+        raise ValueError(
+            f"coarse_model maps {coarse_model.input_shape[1:]} to {coarse_model.output_shape[1:]}, but "
+            f"ModelConfig expects input (H, W, C) {input_shape} and output {output_shape}"
+        )
+    images = image_input(cfg)
+    coarse_log_depth = FrozenModel(coarse_model, name=COARSE_MODEL_NAME)(images)
+
+    x = normalise(images, name="fine_normalise")
+    x = keras.layers.Conv2D(
+        scaled_channels(FINE1_CHANNELS, cfg.width_multiplier),
+        FINE1_KERNEL,
+        strides=FINE1_STRIDE,
+        padding="valid",
+        activation="relu",
+        kernel_initializer=RELU_KERNEL_INITIALIZER,
+        name="fine1",
+    )(x)
+    x = keras.layers.MaxPooling2D(FINE1_POOL, padding="valid", name="fine1_pool")(x)
+    x = _fit_to_output(x, cfg.output_height, cfg.output_width)
+    x = keras.layers.Concatenate(axis=-1, name="fine2")([x, coarse_log_depth])
+    x = keras.layers.Conv2D(
+        scaled_channels(FINE3_CHANNELS, cfg.width_multiplier),
+        FINE34_KERNEL,
+        padding="same",
+        activation="relu",
+        kernel_initializer=RELU_KERNEL_INITIALIZER,
+        name="fine3",
+    )(x)
+    log_depth = keras.layers.Conv2D(
+        1, FINE34_KERNEL, padding="same", name="fine4", **output_layer_initializers(cfg)
+    )(x)
+    return keras.Model(images, log_depth, name=FINE_MODEL_NAME)
+
+
+def freeze_coarse(fine_model: keras.Model) -> keras.Model:
+    """Marks the coarse network inside a fine model as non-trainable again.
+
+    Call it after anything that may have unfrozen it (e.g. ``layer.trainable = True`` on every layer) and
+    before ``compile``, which fixes the trainable variables the optimizer updates.
+
+    Args:
+        fine_model: A model from ``build_fine_model`` (or one loaded from its ``.keras`` file).
+
+    Returns:
+        ``fine_model``, whose ``"coarse"`` layer and the coarse network inside now have
+        ``trainable = False``.
+    """
+    fine_model.get_layer(COARSE_MODEL_NAME).trainable = False
+    return fine_model

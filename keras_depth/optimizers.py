@@ -1,0 +1,158 @@
+"""SGD with momentum and the paper's per-layer learning rates (Eigen et al., 2014, section 3.4).
+
+The paper trains each layer group with its own rate: coarse conv 0.001, coarse fc 0.1, fine1/fine3
+0.001, fine4 0.01, all with momentum 0.9. ``LayerwiseSGD`` is one Keras optimizer that does this: the
+learning rate of a variable is the optimizer's (base) ``learning_rate`` times the rate of the layer the
+variable belongs to, looked up by layer name. Being a single ``keras.optimizers.SGD`` it works unchanged
+with ``model.fit`` (compiled or jit-compiled train steps), ``tf.distribute`` strategies, ``.keras``
+saving and checkpoints.
+
+``coarse_optimizer`` and ``fine_optimizer`` build it from an ``OptimizerConfig``; there the base learning
+rate is ``lr_scale``, so a schedule on the base rate scales every group together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+
+from keras_depth.config import OptimizerConfig
+from keras_depth.models import COARSE_CONV_LAYERS, COARSE_FC_LAYERS, FINE_CONV_LAYERS, FINE_OUTPUT_LAYERS
+
+
+@keras.saving.register_keras_serializable(package="keras_depth")
+class LayerwiseSGD(keras.optimizers.SGD):
+    """SGD (with momentum) whose learning rate is set per layer.
+
+    A variable whose path is ``".../<layer>/<variable>"`` (e.g. ``"coarse1/kernel"``) is updated with
+    ``learning_rate * layer_rates[<layer>]``; with nested layers the innermost path segment that is a key
+    of ``layer_rates`` wins. Every trainable variable must match a key: an unmatched one raises when the
+    optimizer is built (first ``apply``, or ``build``), so no layer is silently trained at a default rate.
+    Momentum is SGD's: ``v = momentum * v - rate * g; w = w + v`` with the layer's ``rate``.
+
+    Args:
+        layer_rates: Learning rate multiplier per layer name, e.g. ``{"coarse1": 0.001, "coarse6": 0.1}``.
+        learning_rate: Base learning rate (float or ``LearningRateSchedule``) multiplying every layer rate.
+        momentum: Momentum in [0, 1].
+        nesterov: Whether to use Nesterov momentum.
+        name: Optimizer name.
+        **kwargs: Other ``keras.optimizers.SGD`` arguments (``clipnorm``, ``global_clipnorm``, ...).
+
+    Raises:
+        ValueError: If ``layer_rates`` is empty or a rate is negative.
+    """
+
+    def __init__(
+        self,
+        layer_rates: Mapping[str, float],
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1.0,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        name: str = "layerwise_sgd",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, name=name, **kwargs
+        )
+        if not layer_rates:
+            raise ValueError("LayerwiseSGD: layer_rates is empty; give a learning rate per layer name")
+        negative = {layer: rate for layer, rate in layer_rates.items() if rate < 0}
+        if negative:
+            raise ValueError(f"LayerwiseSGD: layer rates must be >= 0, got {negative}")
+        self.layer_rates = {str(layer): float(rate) for layer, rate in layer_rates.items()}
+        self._variable_rates: tuple[float, ...] = ()
+
+    def rate_of(self, variable: keras.Variable) -> float:
+        """The learning rate multiplier of a model variable.
+
+        Args:
+            variable: A Keras variable whose ``path`` is ``"<layer>/.../<name>"``.
+
+        Returns:
+            ``layer_rates`` of the innermost layer in the path that has one.
+
+        Raises:
+            ValueError: If no layer in the path is in ``layer_rates``.
+        """
+        for segment in reversed(variable.path.split("/")[:-1]):
+            if segment in self.layer_rates:
+                return self.layer_rates[segment]
+        raise ValueError(
+            f"LayerwiseSGD {self.name!r}: trainable variable {variable.path!r} belongs to no learning-rate "
+            f"group; layer_rates has {sorted(self.layer_rates)}. Freeze that layer or add its name."
+        )
+
+    def build(self, variables):
+        """Creates the momentum slots and resolves each variable's layer rate.
+
+        Args:
+            variables: The trainable variables the optimizer will update.
+
+        Raises:
+            ValueError: If a variable matches no layer in ``layer_rates``.
+        """
+        if self.built:
+            return
+        rates = tuple(self.rate_of(variable) for variable in variables)
+        super().build(variables)
+        self._variable_rates = rates
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Applies SGD to one variable at ``learning_rate`` times its layer rate.
+
+        Args:
+            gradient: Gradient of the loss with respect to ``variable`` (same shape).
+            variable: The variable to update; under ``tf.distribute`` a per-replica ``tf.Variable``,
+                which is why the rate is found by the optimizer's variable index, not by path.
+            learning_rate: The base learning rate of this step (scalar tensor).
+        """
+        rate = self._variable_rates[self._get_variable_index(variable)]
+        super().update_step(gradient, variable, keras.ops.multiply(learning_rate, rate))
+
+    def get_config(self) -> dict:
+        """Returns the SGD config plus ``layer_rates``."""
+        config = super().get_config()
+        config["layer_rates"] = dict(self.layer_rates)
+        return config
+
+
+def _layerwise_sgd(opt_cfg: OptimizerConfig, layer_rates: dict[str, float], name: str) -> LayerwiseSGD:
+    """``LayerwiseSGD`` with the config's momentum, ``lr_scale`` as base rate and optional clipping."""
+    return LayerwiseSGD(
+        layer_rates,
+        learning_rate=opt_cfg.lr_scale,
+        momentum=float(opt_cfg.momentum),
+        clipnorm=opt_cfg.clipnorm if opt_cfg.clipnorm > 0 else None,
+        name=name,
+    )
+
+
+def coarse_optimizer(opt_cfg: OptimizerConfig) -> LayerwiseSGD:
+    """The optimizer of the coarse network.
+
+    Args:
+        opt_cfg: ``lr_coarse_conv`` (coarse1-5), ``lr_coarse_fc`` (coarse6-7), ``lr_scale`` (base rate),
+            ``momentum`` and ``clipnorm`` (per-variable gradient norm clipping, 0 = off).
+
+    Returns:
+        A ``LayerwiseSGD`` named ``"coarse_sgd"``.
+    """
+    rates = {layer: opt_cfg.lr_coarse_conv for layer in COARSE_CONV_LAYERS}
+    rates.update({layer: opt_cfg.lr_coarse_fc for layer in COARSE_FC_LAYERS})
+    return _layerwise_sgd(opt_cfg, rates, name="coarse_sgd")
+
+
+def fine_optimizer(opt_cfg: OptimizerConfig) -> LayerwiseSGD:
+    """The optimizer of the fine network (the coarse network inside it is frozen and has no group).
+
+    Args:
+        opt_cfg: ``lr_fine_conv`` (fine1, fine3), ``lr_fine_out`` (fine4), ``lr_scale`` (base rate),
+            ``momentum`` and ``clipnorm`` (per-variable gradient norm clipping, 0 = off).
+
+    Returns:
+        A ``LayerwiseSGD`` named ``"fine_sgd"``.
+    """
+    rates = {layer: opt_cfg.lr_fine_conv for layer in FINE_CONV_LAYERS}
+    rates.update({layer: opt_cfg.lr_fine_out for layer in FINE_OUTPUT_LAYERS})
+    return _layerwise_sgd(opt_cfg, rates, name="fine_sgd")
