@@ -26,6 +26,7 @@ DEPTH_ENCODED = "depth/encoded"
 EXAMPLE_KEY = "example/key"
 EXAMPLE_SOURCE = "example/source"
 CAMERA_INTRINSICS = "camera/intrinsics"
+NUM_INTRINSICS = 4  # fx, fy, cx, cy
 
 FEATURE_SPEC = {
     IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -34,7 +35,9 @@ FEATURE_SPEC = {
     DEPTH_ENCODED: tf.io.FixedLenFeature([], tf.string),
     EXAMPLE_KEY: tf.io.FixedLenFeature([], tf.string),
     EXAMPLE_SOURCE: tf.io.FixedLenFeature([], tf.string),
-    CAMERA_INTRINSICS: tf.io.FixedLenFeature([4], tf.float32, default_value=[0.0, 0.0, 0.0, 0.0]),
+    CAMERA_INTRINSICS: tf.io.FixedLenFeature(
+        [NUM_INTRINSICS], tf.float32, default_value=[0.0] * NUM_INTRINSICS
+    ),
 }
 
 
@@ -68,7 +71,8 @@ def _int(value: int) -> tf.train.Feature:
 def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of a uint8 RGB image of shape (H, W, 3)."""
     buffer = io.BytesIO()
-    Image.fromarray(image, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    # A uint8 (H, W, 3) array is RGB; Pillow 11.3+ deprecates passing ``mode``.
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -84,6 +88,12 @@ def encode_example(example: DepthExample) -> bytes:
     if depth.shape != image.shape[:2]:
         raise ValueError(
             f"{example.key}: depth shape {depth.shape} does not match image size {image.shape[:2]}"
+        )
+    if not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(f"{example.key}: depth must be floating-point metres, got {depth.dtype}")
+    if example.intrinsics is not None and len(example.intrinsics) != NUM_INTRINSICS:
+        raise ValueError(
+            f"{example.key}: {CAMERA_INTRINSICS} must be (fx, fy, cx, cy), got {example.intrinsics}"
         )
     height, width = depth.shape
     features = {
@@ -108,7 +118,23 @@ def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         ``image`` uint8 (H, W, 3), ``depth`` float32 metres (H, W, 1), ``key`` and
         ``source`` strings, ``intrinsics`` float32 (4,) (zeros when unknown).
     """
-    features = tf.io.parse_single_example(serialized, FEATURE_SPEC)
+    return decode_features(tf.io.parse_single_example(serialized, FEATURE_SPEC))
+
+
+def decode_features(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Decodes the image and depth of one example's parsed features (graph-safe).
+
+    The second half of :func:`parse_example`, for readers that parse a batch of
+    records with ``tf.io.parse_example(serialized, FEATURE_SPEC)`` and then decode
+    each example (PNG decoding cannot be batched over images of different sizes).
+
+    Args:
+        features: One example's scalar features as parsed with :data:`FEATURE_SPEC`
+            (``camera/intrinsics`` of shape (4,)).
+
+    Returns:
+        The dict of :func:`parse_example`.
+    """
     height = tf.cast(features[IMAGE_HEIGHT], tf.int32)
     width = tf.cast(features[IMAGE_WIDTH], tf.int32)
     image = tf.io.decode_png(features[IMAGE_ENCODED], channels=3)
