@@ -76,7 +76,17 @@ class LossConfig:
 
 @dataclass
 class AugmentConfig:
-    """Online training augmentation of (image, depth) pairs (paper section 3.3)."""
+    """Online training augmentation of (image, depth) pairs (paper section 3.3).
+
+    Attributes:
+        enabled: False replaces augmentation by the evaluation centre crop.
+        scale_min: Smallest scale factor s; the image is magnified by s and depth divided by s.
+        scale_max: Largest scale factor (NYU 1.5, KITTI 1.2).
+        rotation_degrees: Rotation drawn from [-r, r] degrees (NYU 5, KITTI 0).
+        color_min: Smallest per-channel colour gain c (RGB multiplied by c in [min, max]^3).
+        color_max: Largest per-channel colour gain.
+        flip_probability: Probability of a horizontal flip of image and depth together.
+    """
 
     enabled: bool = True
     scale_min: float = 1.0
