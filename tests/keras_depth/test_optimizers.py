@@ -86,7 +86,7 @@ def test_momentum_accumulates_at_the_layer_rate():
 def test_unmatched_trainable_variable_raises_at_build():
     coarse = build_coarse_model(TINY)
     extra = keras.layers.Dense(2, name="extra")
-    model = keras.Sequential([coarse, keras.layers.Flatten(), extra])
+    model = keras.Sequential([coarse, keras.layers.Flatten(), extra], name="sequential")
     model.build((None, TINY.input_height, TINY.input_width, 3))
     with pytest.raises(ValueError, match=r"'sequential/extra/kernel' belongs to no learning-rate group"):
         coarse_optimizer(RATES).build(model.trainable_variables)
