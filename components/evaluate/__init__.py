@@ -8,11 +8,12 @@ imports :mod:`components.evaluate.config`) does not load TensorFlow; the work is
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from components.base import StageContext, StageDefinition
 
 
-def parameters(config) -> dict:
+def parameters(config: Any) -> dict:
     """The settings that determine the evaluate output (part of its fingerprint).
 
     Args:

@@ -8,11 +8,12 @@ imports :mod:`components.export.config`) does not load TensorFlow; the work is i
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from components.base import StageContext, StageDefinition
 
 
-def parameters(config) -> dict:
+def parameters(config: Any) -> dict:
     """``config.export`` as a dict: the settings that determine the export output (its fingerprint)."""
     return asdict(config.export)
 

@@ -1,0 +1,199 @@
+"""The evaluate stage: the paper's table on the test split, example figure, and the blessing decision.
+
+Inputs: the ingest artifact (``train/`` and ``test/`` shards) and the train artifact (``coarse.keras``,
+``fine.keras``). Outputs in the artifact directory:
+
+- ``metrics.json``: pixel-averaged metrics of ``baseline``, ``coarse``, ``coarse_fine`` (and ``served``
+  when compared), ``image_averaged`` (the same per predictor), ``num_images``, ``baseline_depth``
+  (metres), ``geometry`` (stored frame and network input sizes, read by the export stage),
+  ``served_model`` (version and path, when compared), ``examples`` and the blessing decision;
+- ``report.md``: the Markdown table in the paper's layout (see :mod:`.report`);
+- ``predictions.png``: the best, median and worst test images by coarse+fine abs_rel;
+- ``BLESSED`` or ``NOT_BLESSED`` (see :mod:`.blessing`).
+
+The mean baseline is ``exp`` of the mean log depth of the TRAIN split's valid pixels (inside the
+evaluation depth range), as in the paper; scoring is described in :mod:`.scoring`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+import keras_depth.models  # noqa: F401  (registers the custom layers that load_model needs)
+from components.base import StageContext
+from components.evaluate.blessing import decide_blessing, write_blessing
+from components.evaluate.config import EvaluateConfig
+from components.evaluate.report import check_paper_table, metrics_table, render_report
+from components.evaluate.scoring import (
+    DEPTH,
+    IMAGE,
+    Predictor,
+    constant_predictor,
+    evaluation_batches,
+    frame_size,
+    gather_examples,
+    keras_predictor,
+    pick_examples,
+    score_predictors,
+    served_predictor,
+)
+from components.export.push import latest_version_dir, resolve_serving_root
+from components.export.signatures import ServingGeometry
+from keras_depth.baseline import mean_log_depth
+from keras_depth.visualize import save_depth_grid
+
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.md"
+PREDICTIONS_FILE = "predictions.png"
+COARSE_FILE = "coarse.keras"
+FINE_FILE = "fine.keras"
+SHARD_GLOB = "data-*.tfrecord.gz"
+TRAIN_SPLIT = "train"
+TEST_SPLIT = "test"
+
+BASELINE = "baseline"
+COARSE = "coarse"
+COARSE_FINE = "coarse_fine"
+SERVED = "served"
+# Figure columns: predictor name -> column title.
+FIGURE_COLUMNS = {COARSE: "coarse", COARSE_FINE: "coarse+fine"}
+MLFLOW_PREFIX = "evaluate"
+
+
+def _shards(artifact_dir: Path, split: str) -> str:
+    return str(artifact_dir / split / SHARD_GLOB)
+
+
+def _load_model(train_dir: Path, file_name: str) -> keras.Model:
+    path = train_dir / file_name
+    if not path.is_file():
+        raise FileNotFoundError(f"train artifact {train_dir} has no {file_name}")
+    return keras.saving.load_model(path)
+
+
+def run(ctx: StageContext) -> dict:
+    """Scores the baseline and both networks, writes the report and the blessing decision.
+
+    Args:
+        ctx: Stage context; reads ``config.evaluate`` and (for the served comparison) ``config.export``.
+
+    Returns:
+        Counts for ``metadata.json``: ``num_images`` and ``blessed``.
+    """
+    config, cfg = ctx.config, ctx.config.evaluate
+    check_paper_table(cfg.paper_table)  # before the work, not after it
+    ingest_dir, train_dir = ctx.inputs["ingest"].path, ctx.inputs["train"].path
+    test_pattern = _shards(ingest_dir, TEST_SPLIT)
+
+    baseline_log_depth = mean_log_depth(_shards(ingest_dir, TRAIN_SPLIT), cfg.min_depth, cfg.max_depth)
+    coarse, fine = _load_model(train_dir, COARSE_FILE), _load_model(train_dir, FINE_FILE)
+    _, input_height, input_width, _ = fine.input_shape
+    frame_height, frame_width = frame_size(test_pattern)
+    geometry = ServingGeometry(frame_height, frame_width, input_height, input_width)
+    batches = evaluation_batches(test_pattern, cfg.batch_size, input_height, input_width, cfg.crop)
+
+    predictors = {
+        BASELINE: constant_predictor(baseline_log_depth),
+        COARSE: keras_predictor(coarse),
+        COARSE_FINE: keras_predictor(fine),
+    }
+    served_dir = None
+    if cfg.compare_with_served:
+        model_dir = resolve_serving_root(config, ctx.run_root) / config.export.model_name
+        served_dir = latest_version_dir(model_dir)
+        ctx.log.info("served model to compare with: %s", served_dir or f"none under {model_dir}")
+    if served_dir is not None:
+        predictors[SERVED] = served_predictor(served_dir)
+
+    scores = score_predictors(batches, predictors, cfg.min_depth, cfg.max_depth, COARSE_FINE)
+    blessing = decide_blessing(
+        scores.pixel[COARSE_FINE],
+        scores.pixel[BASELINE],
+        cfg.min_delta1,
+        cfg.max_abs_rel,
+        scores.pixel.get(SERVED),
+    )
+    examples = pick_examples(scores.ranked)
+    results = {
+        **scores.pixel,
+        "image_averaged": scores.image,
+        "num_images": scores.num_images,
+        "baseline_depth": math.exp(baseline_log_depth),
+        "geometry": asdict(geometry),
+        "examples": {rank: {"key": key, "abs_rel": abs_rel} for rank, (abs_rel, _, key) in examples.items()},
+        "blessed": blessing.blessed,
+        "blessing_reasons": list(blessing.reasons),
+    }
+    if served_dir is not None:
+        results["served_model"] = {"version": int(served_dir.name), "path": str(served_dir)}
+
+    out = ctx.output_dir
+    (out / METRICS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (out / REPORT_FILE).write_text(
+        render_report(results, cfg.crop, (cfg.min_depth, cfg.max_depth), cfg.paper_table, blessing.summary())
+    )
+    _save_examples_figure(out / PREDICTIONS_FILE, batches, examples, predictors, cfg)
+    write_blessing(out, blessing)
+
+    ctx.log.info(
+        "test split, %d images, pixel-averaged:\n%s",
+        scores.num_images,
+        metrics_table(results, cfg.paper_table, results.get(SERVED)),
+    )
+    ctx.log.info("%s", blessing.summary())
+    if ctx.tracking:
+        _log_to_mlflow(
+            out, scores.pixel, scores.image, scores.num_images, blessing.summary(), blessing.blessed
+        )
+    return {"num_images": scores.num_images, "blessed": blessing.blessed}
+
+
+def _save_examples_figure(
+    path: Path,
+    batches: tf.data.Dataset,
+    examples: dict[str, tuple[float, int, str]],
+    predictors: dict[str, Predictor],
+    cfg: EvaluateConfig,
+) -> None:
+    """RGB | ground truth | coarse | coarse+fine for the best, median and worst examples."""
+    indices = [index for _, index, _ in examples.values()]
+    shown = {name: predictors[name] for name in FIGURE_COLUMNS}
+    rows = gather_examples(batches, indices, shown, cfg.min_depth, cfg.max_depth)
+    save_depth_grid(
+        path,
+        {"ground truth": rows[DEPTH], **{title: rows[name] for name, title in FIGURE_COLUMNS.items()}},
+        images=rows[IMAGE],
+        row_labels=[f"{rank}: {key}\nabs rel {abs_rel:.3f}" for rank, (abs_rel, _, key) in examples.items()],
+        title="test examples by coarse+fine abs rel (evaluation crop, metres)",
+    )
+
+
+def _log_to_mlflow(
+    out: Path, pixel: dict, image: dict, num_images: int, blessing_summary: str, blessed: bool
+) -> None:
+    """Metrics ``evaluate/<predictor>/<metric>`` (and ``evaluate/image_averaged/...``), files, decision."""
+    import mlflow  # the runner has started the run; imported only when tracking is on
+
+    metrics = {
+        f"{MLFLOW_PREFIX}/{name}/{key}": value
+        for name, values in pixel.items()
+        for key, value in values.items()
+    }
+    metrics.update(
+        {
+            f"{MLFLOW_PREFIX}/image_averaged/{name}/{key}": value
+            for name, values in image.items()
+            for key, value in values.items()
+        }
+    )
+    metrics[f"{MLFLOW_PREFIX}/num_images"] = num_images
+    metrics[f"{MLFLOW_PREFIX}/blessed"] = int(blessed)
+    mlflow.log_metrics(metrics)
+    mlflow.set_tag(f"{MLFLOW_PREFIX}/blessing", blessing_summary)
+    mlflow.log_artifacts(str(out), artifact_path=MLFLOW_PREFIX)

@@ -1,0 +1,117 @@
+"""The export stage: the serving SavedModel of the fine network, pushed to serving when blessed.
+
+Always writes ``saved_model/`` (signatures in :mod:`.signatures`) and ``signatures.json`` (their
+inputs and outputs) into the artifact. When the evaluate artifact holds ``BLESSED``, the SavedModel
+is pushed to ``<serving_root>/<model_name>/<next version>/`` (:mod:`.push`); otherwise it is not, and
+the log says why. ``push.json`` records the outcome: ``pushed``, ``version``, ``path`` (null when not
+pushed) and ``reason`` (the blessing decision).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+
+import keras_depth.models  # noqa: F401  (registers the custom layers that load_model needs)
+from components.base import Artifact, StageContext
+from components.evaluate.blessing import read_blessing
+from components.export.push import push_saved_model, resolve_serving_root
+from components.export.signatures import ServingGeometry, describe_signatures, write_saved_model
+
+SAVED_MODEL_DIR = "saved_model"
+SIGNATURES_FILE = "signatures.json"
+PUSH_FILE = "push.json"
+FINE_FILE = "fine.keras"
+EVALUATE_METRICS_FILE = "metrics.json"
+MLFLOW_PREFIX = "export"
+
+
+def read_geometry(evaluate_dir: Path) -> ServingGeometry:
+    """The stored frame and network input sizes the evaluate stage scored with.
+
+    Raises:
+        FileNotFoundError: If the evaluate artifact has no ``metrics.json``.
+        KeyError: naming the file if it has no ``geometry``.
+    """
+    path = evaluate_dir / EVALUATE_METRICS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"evaluate artifact {evaluate_dir} has no {EVALUATE_METRICS_FILE}")
+    metrics = json.loads(path.read_text())
+    if "geometry" not in metrics:
+        raise KeyError(f"{path}: no 'geometry' entry (written by the evaluate stage)")
+    return ServingGeometry(**metrics["geometry"])
+
+
+def check_evaluated_model(train: Artifact, evaluate: Artifact) -> None:
+    """Makes sure the evaluate artifact scored (and blessed or not) this train artifact's model.
+
+    Raises:
+        ValueError: naming both artifacts when ``evaluate``'s ``metadata.json`` records another train
+            fingerprint (e.g. ``--stage export`` after a newer train run that was not evaluated).
+    """
+    evaluated = evaluate.metadata.get("inputs", {}).get("train", {}).get("fingerprint")
+    if evaluated is not None and evaluated != train.fingerprint:
+        raise ValueError(
+            f"evaluate artifact {evaluate.path} scored train artifact {evaluated}, not {train.path}; "
+            "run the evaluate stage on this model first (e.g. --stage all)"
+        )
+
+
+def run(ctx: StageContext) -> dict:
+    """Exports the SavedModel and pushes it when the evaluated model is blessed.
+
+    Args:
+        ctx: Stage context; reads ``config.export``.
+
+    Returns:
+        Counts for ``metadata.json``: ``pushed`` and ``version`` (None when not pushed).
+    """
+    cfg = ctx.config.export
+    check_evaluated_model(ctx.inputs["train"], ctx.inputs["evaluate"])
+    train_dir, evaluate_dir = ctx.inputs["train"].path, ctx.inputs["evaluate"].path
+    blessing = read_blessing(evaluate_dir)
+    model_path = train_dir / FINE_FILE
+    if not model_path.is_file():
+        raise FileNotFoundError(f"train artifact {train_dir} has no {FINE_FILE}")
+    model = keras.saving.load_model(model_path)
+    geometry = read_geometry(evaluate_dir)
+    if tuple(model.input_shape[1:3]) != (geometry.input_height, geometry.input_width):
+        raise ValueError(
+            f"{model_path} takes {model.input_shape[1:3]} inputs but {evaluate_dir} evaluated "
+            f"{geometry.input_height}x{geometry.input_width} inputs"
+        )
+
+    saved_model = write_saved_model(model, geometry, cfg.upsample_to_input, ctx.output_dir / SAVED_MODEL_DIR)
+    signatures = describe_signatures(saved_model)
+    (ctx.output_dir / SIGNATURES_FILE).write_text(json.dumps(signatures, indent=2, sort_keys=True) + "\n")
+    ctx.log.info("wrote SavedModel %s with signatures %s", saved_model, ", ".join(sorted(signatures)))
+
+    record = {"pushed": False, "version": None, "path": None, "reason": blessing.summary()}
+    if blessing.blessed:
+        pushed = push_saved_model(
+            saved_model, resolve_serving_root(ctx.config, ctx.run_root) / cfg.model_name
+        )
+        record.update(pushed=True, version=pushed.version, path=str(pushed.path))
+        ctx.log.info("pushed version %d to %s", pushed.version, pushed.path)
+    else:
+        ctx.log.info("not pushed: %s", blessing.summary())
+    (ctx.output_dir / PUSH_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+    if ctx.tracking:
+        _log_to_mlflow(ctx.output_dir, record)
+    return {"pushed": record["pushed"], "version": record["version"]}
+
+
+def _log_to_mlflow(out: Path, record: dict) -> None:
+    """The SavedModel as artifacts ``export/saved_model``, the signature and push records, the outcome."""
+    import mlflow  # the runner has started the run; imported only when tracking is on
+
+    mlflow.log_artifacts(str(out / SAVED_MODEL_DIR), artifact_path=f"{MLFLOW_PREFIX}/{SAVED_MODEL_DIR}")
+    mlflow.log_artifact(str(out / SIGNATURES_FILE), artifact_path=MLFLOW_PREFIX)
+    mlflow.log_artifact(str(out / PUSH_FILE), artifact_path=MLFLOW_PREFIX)
+    mlflow.set_tag(f"{MLFLOW_PREFIX}/pushed", str(record["pushed"]))
+    if record["pushed"]:
+        mlflow.log_metric(f"{MLFLOW_PREFIX}/version", record["version"])
+        mlflow.set_tag(f"{MLFLOW_PREFIX}/path", record["path"])

@@ -1,0 +1,115 @@
+"""Versioned, atomic pushes to the serving root (the layout TF Serving's ``--model_base_path`` expects).
+
+A served model lives in ``<serving_root>/<model_name>/<version>/`` where ``version`` is a positive
+integer; a server serves the highest one. A push never modifies an existing version: it copies the
+SavedModel into a hidden staging directory inside ``<serving_root>/<model_name>/`` (a name with a
+leading dot, which no server takes for a version) and then renames it to the next free integer.
+The rename is atomic on one file system, so a server polling the directory sees either no new
+version or a complete one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_SERVING_DIR = "serving"
+STAGING_PREFIX = ".push-"
+# Attempts at claiming a version number when concurrent pushes race for the same one.
+MAX_PUSH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Where a push went.
+
+    Attributes:
+        version: The integer version directory created.
+        path: ``<serving_root>/<model_name>/<version>/``.
+    """
+
+    version: int
+    path: Path
+
+
+def resolve_serving_root(config, run_root: str | Path) -> Path:
+    """The serving root of a pipeline run.
+
+    Args:
+        config: The resolved ``PipelineConfig`` (reads ``export.serving_root``).
+        run_root: The pipeline's ``--output-dir``.
+
+    Returns:
+        ``config.export.serving_root`` when set, else ``<run_root>/serving``.
+    """
+    if config.export.serving_root:
+        return Path(config.export.serving_root)
+    return Path(run_root) / DEFAULT_SERVING_DIR
+
+
+def served_versions(model_dir: str | Path) -> list[int]:
+    """Integer versions present under ``<serving_root>/<model_name>/``, ascending.
+
+    Args:
+        model_dir: ``<serving_root>/<model_name>/`` (need not exist).
+
+    Returns:
+        The versions whose directory name is a positive integer; staging and other
+        directories are ignored.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(child.name)
+        for child in model_dir.iterdir()
+        if child.is_dir() and child.name.isdigit() and int(child.name) > 0
+    )
+
+
+def latest_version_dir(model_dir: str | Path) -> Path | None:
+    """The directory of the highest served version, or None when nothing is served."""
+    versions = served_versions(model_dir)
+    return Path(model_dir) / str(versions[-1]) if versions else None
+
+
+def push_saved_model(saved_model_dir: str | Path, model_dir: str | Path) -> PushResult:
+    """Copies a SavedModel to ``<model_dir>/<max existing version + 1>/`` atomically.
+
+    Args:
+        saved_model_dir: The SavedModel directory to publish (left unchanged).
+        model_dir: ``<serving_root>/<model_name>/``; created when missing.
+
+    Returns:
+        The version and directory created.
+
+    Raises:
+        FileNotFoundError: If ``saved_model_dir`` has no ``saved_model.pb``.
+        RuntimeError: If concurrent pushes kept claiming the same version number.
+    """
+    saved_model_dir, model_dir = Path(saved_model_dir), Path(model_dir)
+    if not (saved_model_dir / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = model_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    try:
+        shutil.copytree(saved_model_dir, staging)
+        for _ in range(MAX_PUSH_ATTEMPTS):
+            versions = served_versions(model_dir)
+            version = (versions[-1] if versions else 0) + 1
+            target = model_dir / str(version)
+            try:
+                # Fails (instead of merging) when another push created `target` meanwhile.
+                os.rename(staging, target)
+            except OSError:
+                if target.exists():
+                    continue
+                raise
+            return PushResult(version=version, path=target)
+        raise RuntimeError(f"{model_dir}: could not claim a free version in {MAX_PUSH_ATTEMPTS} attempts")
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

@@ -1,0 +1,143 @@
+"""Tiny upstream artifacts for the evaluate stage: TFRecord splits and untrained .keras networks.
+
+Sizes: stored frames 72 x 96, network input 64 x 80 (the centre crop), output 14 x 18 log depth.
+Ground truth is constant per split -- 1 m on ``train`` and ``initial_depth`` = 2.5 m
+on ``test`` -- with an invalid (0) block in the top-left corner. An untrained network predicts about
+``initial_depth`` everywhere (its output layers start at that bias with 1e-3 kernels), so it beats the
+mean baseline (exp of the train split's mean log depth, 1 m) by construction while still being
+slightly imperfect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.base import Artifact, StageContext
+from keras_depth.config import ModelConfig
+from keras_depth.data.schema import DepthExample, encode_example
+from keras_depth.models import build_coarse_model, build_fine_model
+from pipeline.config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class TinySplits:
+    """What the fixtures write (tests read it through the ``tiny`` fixture).
+
+    Attributes:
+        frame_height: Stored height in pixels.
+        frame_width: Stored width in pixels.
+        train_depth: Ground truth of every valid train pixel (metres).
+        test_depth: Ground truth of every valid test pixel (metres).
+        invalid_block: Rows and columns of the invalid (0) top-left block.
+        num_train: Train examples.
+        num_test: Test examples.
+    """
+
+    frame_height: int = 72
+    frame_width: int = 96
+    train_depth: float = 1.0
+    test_depth: float = 2.5
+    invalid_block: int = 6
+    num_train: int = 3
+    num_test: int = 5
+
+
+TINY = TinySplits()
+TINY_MODEL = ModelConfig(
+    input_height=64,
+    input_width=80,
+    output_height=14,
+    output_width=18,
+    width_multiplier=0.0625,
+    fc_units=16,
+    initial_depth=TINY.test_depth,
+)
+
+
+def tiny_networks(seed: int = 0):
+    """Untrained (coarse, fine) networks of ``TINY_MODEL`` with seeded weights."""
+    keras.utils.set_random_seed(seed)
+    coarse = build_coarse_model(TINY_MODEL)
+    return coarse, build_fine_model(TINY_MODEL, coarse)
+
+
+def write_split(directory: Path, count: int, depth_value: float, seed: int) -> None:
+    """Writes ``count`` random-RGB examples of constant depth as one gzip TFRecord shard."""
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(str(directory / "data-00000-of-00001.tfrecord.gz"), options) as writer:
+        for index in range(count):
+            depth = np.full((TINY.frame_height, TINY.frame_width), depth_value, np.float32)
+            depth[: TINY.invalid_block, : TINY.invalid_block] = 0.0
+            image = rng.integers(0, 256, (TINY.frame_height, TINY.frame_width, 3), dtype=np.uint8)
+            key = f"{directory.name}/{index}"
+            writer.write(encode_example(DepthExample(image, depth, key, "test")))
+
+
+@pytest.fixture(scope="session")
+def tiny() -> TinySplits:
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> ModelConfig:
+    return TINY_MODEL
+
+
+@pytest.fixture(scope="session")
+def build_networks():
+    """:func:`tiny_networks`, for tests that need other weights."""
+    return tiny_networks
+
+
+@pytest.fixture(scope="session")
+def ingest_artifact(tmp_path_factory) -> Artifact:
+    root = tmp_path_factory.mktemp("ingest")
+    write_split(root / "train", TINY.num_train, TINY.train_depth, seed=1)
+    write_split(root / "test", TINY.num_test, TINY.test_depth, seed=2)
+    return Artifact("ingest", "ingestfp", root, {})
+
+
+@pytest.fixture(scope="session")
+def train_artifact(tmp_path_factory) -> Artifact:
+    root = tmp_path_factory.mktemp("train")
+    coarse, fine = tiny_networks()
+    coarse.save(root / "coarse.keras")
+    fine.save(root / "fine.keras")
+    return Artifact("train", "trainfp", root, {})
+
+
+@pytest.fixture
+def make_context(tmp_path, ingest_artifact, train_artifact):
+    """Builds an evaluate ``StageContext`` writing into a fresh directory, with evaluate overrides."""
+
+    def make(serving_root: Path | None = None, **evaluate_overrides) -> StageContext:
+        config = PipelineConfig()
+        config.evaluate = dataclasses.replace(
+            config.evaluate, min_depth=0.1, max_depth=10.0, batch_size=2, **evaluate_overrides
+        )
+        config.export = dataclasses.replace(
+            config.export, serving_root=str(serving_root or tmp_path / "serving")
+        )
+        output_dir = Path(tempfile.mkdtemp(prefix="evaluate_out-", dir=tmp_path))
+        return StageContext(
+            config=config,
+            output_dir=output_dir,
+            work_dir=tmp_path / "work",
+            inputs={"ingest": ingest_artifact, "train": train_artifact},
+            run_root=tmp_path,
+            fingerprint="evalfp",
+            log=logging.getLogger("test.evaluate"),
+        )
+
+    return make

@@ -1,0 +1,74 @@
+"""Blessing decisions from metric dicts, and the decision file round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.evaluate.blessing import (
+    BLESSED_FILE,
+    NOT_BLESSED_FILE,
+    SERVED_TOLERANCE,
+    Blessing,
+    decide_blessing,
+    read_blessing,
+    write_blessing,
+)
+
+BASELINE = {"delta1": 0.40, "abs_rel": 0.40, "rmse": 1.20}
+GOOD = {"delta1": 0.60, "abs_rel": 0.20, "rmse": 0.90}
+THRESHOLDS = {"min_delta1": 0.5, "max_abs_rel": 0.3}
+
+
+def test_blesses_a_model_that_beats_the_baseline_when_nothing_is_served():
+    blessing = decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=None)
+    assert blessing.blessed
+    assert blessing.file_name == BLESSED_FILE
+    assert all(reason.startswith("passes:") for reason in blessing.reasons)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reason"),
+    [
+        ({**GOOD, "abs_rel": 0.40}, "abs_rel 0.4000 vs mean baseline"),
+        ({**GOOD, "rmse": 1.30}, "rmse 1.3000 m vs mean baseline"),
+        ({**GOOD, "delta1": 0.45}, "min_delta1=0.5"),
+        ({**GOOD, "abs_rel": 0.35}, "max_abs_rel=0.3"),
+        ({**GOOD, "abs_rel": float("nan")}, "abs_rel nan vs mean baseline"),
+    ],
+)
+def test_each_failed_rule_is_a_reason(candidate, reason):
+    blessing = decide_blessing(candidate, BASELINE, **THRESHOLDS)
+    assert not blessing.blessed
+    assert any(reason in text and text.startswith("fails:") for text in blessing.reasons), blessing.reasons
+
+
+def test_refuses_a_model_worse_than_the_served_one():
+    served = {**GOOD, "abs_rel": 0.15}
+    blessing = decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=served)
+    assert not blessing.blessed
+    assert blessing.reasons == ("fails: abs_rel 0.2000 vs served model 0.1500",)
+    assert blessing.summary() == f"{NOT_BLESSED_FILE}: fails: abs_rel 0.2000 vs served model 0.1500"
+
+
+def test_not_worse_than_served_within_tolerance_is_blessed():
+    served = {**GOOD, "abs_rel": GOOD["abs_rel"] - SERVED_TOLERANCE / 2}
+    assert decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=served).blessed
+    slightly_better = {**GOOD, "abs_rel": GOOD["abs_rel"] - 2 * SERVED_TOLERANCE}
+    assert not decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=slightly_better).blessed
+
+
+def test_decision_file_round_trip(tmp_path):
+    refused = Blessing(blessed=False, reasons=("fails: one", "fails: two"))
+    path = write_blessing(tmp_path, refused)
+    assert path.name == NOT_BLESSED_FILE
+    assert path.read_text() == "fails: one\nfails: two\n"
+    assert read_blessing(tmp_path) == refused
+
+
+def test_read_blessing_errors_name_the_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        read_blessing(tmp_path)
+    write_blessing(tmp_path, Blessing(True, ("passes: x",)))
+    write_blessing(tmp_path, Blessing(False, ("fails: y",)))
+    with pytest.raises(ValueError, match="both"):
+        read_blessing(tmp_path)

@@ -1,0 +1,73 @@
+"""Evaluate -> export -> evaluate -> export in one MLflow run, as the runner chains them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+import components.evaluate
+import components.export
+from components.base import Artifact
+
+
+@pytest.fixture
+def mlflow_run(tmp_path):
+    """An active MLflow run in a throw-away SQLite store (what the runner provides when tracking)."""
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("test", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        yield run.info.run_id
+    mlflow.set_tracking_uri(previous_uri)
+
+
+def _export_context(evaluate_ctx, train_artifact):
+    return dataclasses.replace(
+        evaluate_ctx,
+        output_dir=evaluate_ctx.output_dir.parent / f"export-{evaluate_ctx.output_dir.name}",
+        inputs={
+            "train": train_artifact,
+            "evaluate": Artifact("evaluate", "evalfp", evaluate_ctx.output_dir, {}),
+        },
+    )
+
+
+@pytest.mark.e2e
+def test_chain_pushes_then_compares_with_the_served_model(make_context, train_artifact, tmp_path, mlflow_run):
+    serving_root = tmp_path / "serving"
+    pushed = []
+    for _ in range(2):
+        evaluate_ctx = dataclasses.replace(make_context(serving_root=serving_root), tracking=True)
+        assert components.evaluate.STAGE.run(evaluate_ctx)["blessed"] is True
+        export_ctx = _export_context(evaluate_ctx, train_artifact)
+        export_ctx.output_dir.mkdir()
+        pushed.append(components.export.STAGE.run(export_ctx))
+    assert pushed == [{"pushed": True, "version": 1}, {"pushed": True, "version": 2}]
+    # The second evaluation scored the served version 1 (the same model) and found it not better.
+    metrics = json.loads((evaluate_ctx.output_dir / "metrics.json").read_text())
+    assert metrics["served_model"] == {"version": 1, "path": str(serving_root / "depth" / "1")}
+
+    client = MlflowClient()
+    run = client.get_run(mlflow_run)
+    assert run.data.metrics["evaluate/coarse_fine/abs_rel"] == pytest.approx(
+        metrics["coarse_fine"]["abs_rel"]
+    )
+    assert run.data.metrics["evaluate/served/abs_rel"] == pytest.approx(metrics["served"]["abs_rel"])
+    assert run.data.metrics["evaluate/image_averaged/baseline/rmse"] == pytest.approx(
+        metrics["image_averaged"]["baseline"]["rmse"]
+    )
+    assert run.data.metrics["evaluate/blessed"] == 1 and run.data.metrics["export/version"] == 2
+    assert run.data.tags["evaluate/blessing"].startswith("BLESSED: passes:")
+    assert run.data.tags["export/pushed"] == "True"
+    evaluate_files = {item.path for item in client.list_artifacts(mlflow_run, "evaluate")}
+    assert {
+        f"evaluate/{name}" for name in ("metrics.json", "report.md", "predictions.png", "BLESSED")
+    } <= evaluate_files
+    export_files = {item.path for item in client.list_artifacts(mlflow_run, "export")}
+    assert {"export/saved_model", "export/signatures.json", "export/push.json"} <= export_files
+    saved_model_files = {item.path for item in client.list_artifacts(mlflow_run, "export/saved_model")}
+    assert "export/saved_model/saved_model.pb" in saved_model_files
