@@ -121,16 +121,19 @@ class SyntheticRoomsConfig:
     """The built-in procedural indoor-scene renderer (source ``synthetic_rooms``).
 
     Attributes:
-        num_scenes: Scenes rendered (keys ``synthetic_rooms/<seed>/<index>``).
+        num_scenes: Scenes rendered (keys ``synthetic_rooms/s<seed>/<index:06d>``).
         seed: Dataset seed; scene ``i`` with seed ``s`` is always the same image.
         height: Render height in pixels.
         width: Render width in pixels.
+        max_depth: Range of the simulated depth sensor in metres; farther pixels
+            are stored as invalid (0), like a Kinect's out-of-range readings.
     """
 
     num_scenes: int = 2000
     seed: int = 0
     height: int = 240
     width: int = 320
+    max_depth: float = 10.0
 
 
 @dataclass
