@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from keras_depth.config import FolderSourceConfig, SyntheticRoomsConfig
+
+# IngestConfig fields that change how fast the records are produced, never which.
+EXECUTION_FIELDS = ("direct_num_workers", "direct_running_mode", "beam_args")
 
 
 @dataclass
@@ -40,3 +43,18 @@ class IngestConfig:
     direct_num_workers: int = 0
     direct_running_mode: str = "multi_processing"
     beam_args: list[str] = field(default_factory=list)
+
+
+def output_parameters(config) -> dict:
+    """The ingest settings that determine the output: ``config.ingest`` minus ``EXECUTION_FIELDS``.
+
+    Args:
+        config: The resolved ``PipelineConfig``.
+
+    Returns:
+        A plain dict (part of the stage fingerprint).
+    """
+    values = asdict(config.ingest)
+    for name in EXECUTION_FIELDS:
+        values.pop(name)
+    return values

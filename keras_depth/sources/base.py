@@ -26,7 +26,8 @@ class RawRecord:
         key: Stable unique id (``<source>/<relative id>``).
         source_path: File (or generator id) it came from, for error reports.
         image: uint8 RGB, shape (H, W, 3).
-        depth: float32 metres, shape (H, W); 0 or non-finite = invalid.
+        depth: float32 metres, shape (H, W); 0 = invalid pixel. NaN, inf or negative values
+            make the whole record invalid (ingest dead-letters it).
         intrinsics: (fx, fy, cx, cy) in pixels of this image, or None.
     """
 

@@ -1,0 +1,171 @@
+"""Dataset statistics of one ingest, computed with a Beam ``CombineFn``.
+
+Each stored record is reduced to a small :class:`RecordSummary` (its split, the
+image size before resizing, its valid-pixel fraction and a fine depth
+histogram); :class:`IngestStatsFn` sums the summaries, so the statistics are the
+same however Beam splits the work between bundles and workers.
+
+The depth histogram is accumulated in fine 0.1 m bins over [0, 80) m and
+reported as ``HISTOGRAM_BINS`` bins over [0, 10] m when no valid depth exceeds
+10 m (indoor data such as NYU) or over [0, 80] m otherwise (KITTI); as in
+``numpy.histogram`` every bin is half-open except the last, which includes its
+right edge. Valid depths above 80 m are counted in ``above_range``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import numpy as np
+
+from components.ingest.split import SPLITS
+
+INDOOR_RANGE_M = 10.0
+OUTDOOR_RANGE_M = 80.0
+HISTOGRAM_BINS = 100
+FINE_BIN_WIDTH_M = 0.1
+FINE_BINS = round(OUTDOOR_RANGE_M / FINE_BIN_WIDTH_M)
+_EDGE_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """What the statistics need from one stored record.
+
+    Attributes:
+        split: ``train``, ``val`` or ``test``.
+        original_size: (height, width) in pixels of the image before resizing.
+        valid_fraction: Fraction of stored depth pixels that are valid (> 0).
+        fine_histogram: int64 (FINE_BINS,): valid stored depths in 0.1 m bins over [0, 80] m.
+        above_range: Valid stored depths above 80 m.
+        max_depth: Largest stored depth in metres.
+    """
+
+    split: str
+    original_size: tuple[int, int]
+    valid_fraction: float
+    fine_histogram: np.ndarray
+    above_range: int
+    max_depth: float
+
+
+def summarize(split: str, original_size: tuple[int, int], depth: np.ndarray) -> RecordSummary:
+    """Summarizes one stored record.
+
+    Args:
+        split: The record's split.
+        original_size: (height, width) in pixels before resizing.
+        depth: Stored depth, float32 metres (H, W); 0 = invalid.
+    """
+    valid = depth[depth > 0]
+    in_range = valid[valid <= OUTDOOR_RANGE_M]
+    fine_histogram, _ = np.histogram(in_range, bins=FINE_BINS, range=(0.0, OUTDOOR_RANGE_M))
+    return RecordSummary(
+        split=split,
+        original_size=original_size,
+        valid_fraction=valid.size / depth.size,
+        fine_histogram=fine_histogram.astype(np.int64),
+        above_range=int(valid.size - in_range.size),
+        max_depth=float(valid.max()),
+    )
+
+
+@dataclass
+class StatsAccumulator:
+    """Running sums of :class:`RecordSummary` values (see :class:`IngestStatsFn`)."""
+
+    split_counts: Counter = field(default_factory=Counter)
+    size_counts: Counter = field(default_factory=Counter)
+    valid_fraction_sum: float = 0.0
+    fine_histogram: np.ndarray = field(default_factory=lambda: np.zeros(FINE_BINS, np.int64))
+    above_range: int = 0
+    max_depth: float = 0.0
+
+    def add(self, summary: RecordSummary) -> None:
+        """Adds one record's summary."""
+        height, width = summary.original_size
+        self.split_counts[summary.split] += 1
+        self.size_counts[f"{height}x{width}"] += 1
+        self.valid_fraction_sum += summary.valid_fraction
+        self.fine_histogram += summary.fine_histogram
+        self.above_range += summary.above_range
+        self.max_depth = max(self.max_depth, summary.max_depth)
+
+    def merge(self, other: StatsAccumulator) -> None:
+        """Adds another accumulator's sums."""
+        self.split_counts.update(other.split_counts)
+        self.size_counts.update(other.size_counts)
+        self.valid_fraction_sum += other.valid_fraction_sum
+        self.fine_histogram += other.fine_histogram
+        self.above_range += other.above_range
+        self.max_depth = max(self.max_depth, other.max_depth)
+
+
+def depth_histogram(fine_histogram: np.ndarray, above_range: int, max_depth: float) -> dict:
+    """The reported histogram: HISTOGRAM_BINS bins over [0, 10] m or [0, 80] m.
+
+    Args:
+        fine_histogram: int64 (FINE_BINS,) counts in 0.1 m bins over [0, 80] m.
+        above_range: Valid depths above 80 m.
+        max_depth: Largest valid depth in metres (picks the range).
+
+    Returns:
+        ``range_m`` [0, max], ``bin_edges_m`` (HISTOGRAM_BINS + 1 edges in metres),
+        ``counts`` (HISTOGRAM_BINS valid-pixel counts) and ``above_range``.
+    """
+    range_m = INDOOR_RANGE_M if max_depth <= INDOOR_RANGE_M else OUTDOOR_RANGE_M
+    num_fine = round(range_m / FINE_BIN_WIDTH_M)
+    counts = fine_histogram[:num_fine].reshape(HISTOGRAM_BINS, -1).sum(axis=1)
+    if num_fine < FINE_BINS:
+        # No depth exceeds 10 m, so the fine bin [10, 10.1) holds only depths of exactly 10 m,
+        # which belong to the closed last bin.
+        counts[-1] += fine_histogram[num_fine]
+    edges = np.round(np.linspace(0.0, range_m, HISTOGRAM_BINS + 1), _EDGE_DECIMALS)
+    return {
+        "range_m": [0.0, range_m],
+        "bin_edges_m": edges.tolist(),
+        "counts": counts.tolist(),
+        "above_range": above_range,
+    }
+
+
+class IngestStatsFn(beam.CombineFn):
+    """Combines :class:`RecordSummary` values into the ``stats.json`` dataset statistics."""
+
+    def create_accumulator(self) -> StatsAccumulator:
+        return StatsAccumulator()
+
+    def add_input(self, accumulator: StatsAccumulator, summary: RecordSummary) -> StatsAccumulator:
+        accumulator.add(summary)
+        return accumulator
+
+    def merge_accumulators(self, accumulators) -> StatsAccumulator:
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for accumulator in accumulators:
+            merged.merge(accumulator)
+        return merged
+
+    def extract_output(self, accumulator: StatsAccumulator) -> dict:
+        """Returns ``counts`` per split, ``depth_histogram``, ``valid_fraction_mean`` and ``image_sizes``."""
+        num_records = sum(accumulator.split_counts.values())
+        return {
+            "counts": {split: accumulator.split_counts[split] for split in SPLITS},
+            "depth_histogram": depth_histogram(
+                accumulator.fine_histogram, accumulator.above_range, accumulator.max_depth
+            ),
+            "valid_fraction_mean": accumulator.valid_fraction_sum / num_records if num_records else 0.0,
+            "image_sizes": dict(sorted(accumulator.size_counts.items())),
+        }
+
+
+def finalize_stats(stats: dict, records_read: int, records_failed: int) -> dict:
+    """Adds the record totals (read, written, failed) to the combined statistics."""
+    return {
+        "records_read": records_read,
+        "records_written": sum(stats["counts"].values()),
+        "records_failed": records_failed,
+        **stats,
+    }

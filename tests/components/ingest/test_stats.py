@@ -1,0 +1,53 @@
+"""Tests of the dataset statistics (per-record summaries and their CombineFn)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from components.ingest.stats import HISTOGRAM_BINS, IngestStatsFn, finalize_stats, summarize
+
+
+def combine(summaries, num_accumulators: int = 2) -> dict:
+    """Runs the CombineFn the way a runner does: partial accumulators, then a merge."""
+    fn = IngestStatsFn()
+    accumulators = [fn.create_accumulator() for _ in range(num_accumulators)]
+    for index, summary in enumerate(summaries):
+        fn.add_input(accumulators[index % num_accumulators], summary)
+    return fn.extract_output(fn.merge_accumulators(accumulators))
+
+
+def test_indoor_histogram_counts_splits_sizes_and_valid_fraction():
+    depth = np.array([[0.0, 0.05, 2.0, 10.0]], np.float32)
+    summaries = [
+        summarize("train", (480, 640), depth),
+        summarize("train", (480, 640), depth),
+        summarize("val", (240, 320), np.array([[9.99, 0.0, 0.0, 0.0]], np.float32)),
+    ]
+    stats = combine(summaries)
+    assert stats["counts"] == {"train": 2, "val": 1, "test": 0}
+    assert stats["image_sizes"] == {"240x320": 1, "480x640": 2}
+    assert stats["valid_fraction_mean"] == pytest.approx((0.75 + 0.75 + 0.25) / 3)
+    histogram = stats["depth_histogram"]
+    assert histogram["range_m"] == [0.0, 10.0]
+    assert len(histogram["bin_edges_m"]) == HISTOGRAM_BINS + 1 and histogram["bin_edges_m"][1] == 0.1
+    counts = histogram["counts"]
+    assert (counts[0], counts[20], counts[-1]) == (2, 2, 3)  # 0.05 m; 2 m; 9.99 m and exactly 10 m
+    assert sum(counts) == 7 and histogram["above_range"] == 0
+
+
+def test_outdoor_histogram_switches_to_80_m_and_counts_beyond():
+    depth = np.array([[5.0, 30.0, 80.0, 95.0]], np.float32)
+    histogram = combine([summarize("test", (375, 1242), depth)])["depth_histogram"]
+    assert histogram["range_m"] == [0.0, 80.0]
+    assert histogram["bin_edges_m"][1] == 0.8
+    counts = histogram["counts"]
+    assert (counts[6], counts[37], counts[-1]) == (1, 1, 1)
+    assert sum(counts) == 3 and histogram["above_range"] == 1
+
+
+def test_empty_input_and_totals():
+    stats = finalize_stats(combine([], num_accumulators=1), records_read=3, records_failed=3)
+    assert stats["records_written"] == 0 and stats["records_read"] == 3 and stats["records_failed"] == 3
+    assert stats["counts"] == {"train": 0, "val": 0, "test": 0}
+    assert stats["valid_fraction_mean"] == 0.0
