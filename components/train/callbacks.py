@@ -1,0 +1,109 @@
+"""Keras callbacks of the phase runner: step counting, exact step limits and per-epoch statistics.
+
+A phase's epochs are defined by optimizer steps, not by ``fit`` calls: epoch ``e`` ends at step
+``min((e + 1) * steps_per_epoch, total_steps)``. A run resumed mid-epoch therefore needs ``fit`` to stop
+at a step that is not a multiple of its ``steps_per_epoch``; :class:`StopAtStep` does that, counting steps
+with a :class:`StepCounter` (no device synchronisation per step, unlike reading
+``optimizer.iterations``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import keras
+
+
+class StepCounter(keras.callbacks.Callback):
+    """The phase's global optimizer step, carried across ``fit`` calls (one step per train batch).
+
+    Put it first in the callback list, so that later callbacks see the updated count.
+
+    Args:
+        start: The step the phase (re)starts from (the restored ``optimizer.iterations``).
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        super().__init__()
+        self.step = start
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.step += 1
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends ``fit`` (after that epoch's validation) once the global step reaches ``stop_step``.
+
+    Args:
+        counter: The phase's :class:`StepCounter`, placed before this callback.
+        stop_step: Global step at which to stop; set it before each ``fit`` call.
+    """
+
+    def __init__(self, counter: StepCounter, stop_step: int = 0) -> None:
+        super().__init__()
+        self.counter = counter
+        self.stop_step = stop_step
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.counter.step >= self.stop_step:
+            self.model.stop_training = True
+
+
+class EpochStats(keras.callbacks.Callback):
+    """Adds the epoch's step, throughput and learning rate to the epoch logs and logs a throughput line.
+
+    Keys added to the ``logs`` of ``on_epoch_end`` (seen by every later callback, ``History`` included):
+    ``step`` (global optimizer step at the end of the epoch), ``train_seconds`` (training time of the
+    epoch, validation excluded; the first epoch includes graph tracing), ``images_per_sec`` (training
+    images per second) and ``learning_rate`` (the optimizer's base rate, which multiplies every layer's
+    rate).
+
+    Args:
+        counter: The phase's :class:`StepCounter`, placed before this callback.
+        global_batch: Images per optimizer step over all replicas.
+        phase: Phase name for the log line.
+        log: Logger of the throughput line.
+    """
+
+    def __init__(self, counter: StepCounter, global_batch: int, phase: str, log: logging.Logger) -> None:
+        super().__init__()
+        self.counter = counter
+        self.global_batch = global_batch
+        self.phase = phase
+        self.log = log
+        self._epoch_start = 0.0
+        self._epoch_start_step = 0
+        self._train_end: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+        self._epoch_start_step = self.counter.step
+        self._train_end = None
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        if self._train_end is None:
+            self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        train_end = self._train_end if self._train_end is not None else time.perf_counter()
+        seconds = max(train_end - self._epoch_start, 1e-9)
+        steps = self.counter.step - self._epoch_start_step
+        images_per_sec = steps * self.global_batch / seconds
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if logs is not None:
+            logs.update(
+                step=self.counter.step,
+                train_seconds=seconds,
+                images_per_sec=images_per_sec,
+                learning_rate=learning_rate,
+            )
+        self.log.info(
+            "%s epoch %d: %d steps in %.1f s, %.1f img/s (step %d)",
+            self.phase,
+            epoch + 1,
+            steps,
+            seconds,
+            images_per_sec,
+            self.counter.step,
+        )
