@@ -102,7 +102,8 @@ class DataConfig:
     """How TFRecords are read into batches (``keras_depth.data.make_dataset``).
 
     Attributes:
-        batch_size: Global batch size (images per step, over all replicas).
+        batch_size: Images per step on each replica; the train stage reads global batches of
+            ``batch_size x replicas`` (``make_dataset(..., batch_size=global)``).
         shuffle_buffer: Examples in the shuffle buffer (training only).
         num_parallel_reads: Shards read concurrently.
         deterministic: Fixed order and augmentation given ``seed``.

@@ -79,7 +79,8 @@ def make_dataset(
             output sizes), ``data`` (:class:`DataConfig`) and ``augment``
             (:class:`AugmentConfig`), such as :class:`keras_depth.config.DepthConfig`.
         training: Augmented, shuffled and repeated batches when True.
-        batch_size: Overrides ``cfg.data.batch_size`` (the global batch over all replicas).
+        batch_size: Images per batch; overrides ``cfg.data.batch_size`` (which is per replica: the
+            train stage passes the global batch, per-replica size x replicas).
 
     Returns:
         A dataset of ``(image, depth)``: image float32 [B, input_height,

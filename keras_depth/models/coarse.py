@@ -38,10 +38,11 @@ import keras
 
 from keras_depth.config import ModelConfig
 from keras_depth.models.common import (
+    OUTPUT_DTYPE,
     RELU_KERNEL_INITIALIZER,
     image_input,
     normalise,
-    output_layer_initializers,
+    output_layer_arguments,
     scaled_channels,
 )
 
@@ -126,7 +127,9 @@ def build_coarse_model(cfg: ModelConfig) -> keras.Model:
     )(x)
     x = keras.layers.Dropout(cfg.dropout_rate, name="coarse6_dropout")(x)
     x = keras.layers.Dense(
-        cfg.output_height * cfg.output_width, name="coarse7", **output_layer_initializers(cfg)
+        cfg.output_height * cfg.output_width, name="coarse7", **output_layer_arguments(cfg)
     )(x)
-    log_depth = keras.layers.Reshape((cfg.output_height, cfg.output_width, 1), name="coarse7_reshape")(x)
+    log_depth = keras.layers.Reshape(
+        (cfg.output_height, cfg.output_width, 1), name="coarse7_reshape", dtype=OUTPUT_DTYPE
+    )(x)
     return keras.Model(images, log_depth, name=COARSE_MODEL_NAME)

@@ -24,6 +24,8 @@ RELU_KERNEL_INITIALIZER = "he_normal"
 # Linear output layers (coarse7, fine4) start almost constant: a small kernel so the first
 # predictions are the bias, log(initial_depth), everywhere rather than noise of order one.
 OUTPUT_KERNEL_STDDEV = 1e-3
+# Model outputs (log depth) are float32 even when the hidden layers compute in float16.
+OUTPUT_DTYPE = "float32"
 
 
 def image_input(cfg: ModelConfig) -> keras.KerasTensor:
@@ -64,15 +66,16 @@ def scaled_channels(paper_channels: int, width_multiplier: float) -> int:
     return max(1, round(paper_channels * width_multiplier))
 
 
-def output_layer_initializers(cfg: ModelConfig) -> dict[str, keras.initializers.Initializer]:
-    """Initialisers of a linear log-depth output layer (coarse7, fine4).
+def output_layer_arguments(cfg: ModelConfig) -> dict:
+    """Initialisers and dtype of a linear log-depth output layer (coarse7, fine4).
 
     Args:
         cfg: Model configuration (``initial_depth`` in metres).
 
     Returns:
-        ``kernel_initializer`` (normal, stddev ``OUTPUT_KERNEL_STDDEV``) and ``bias_initializer``
-        (constant ``log(initial_depth)``), as keyword arguments for ``Dense`` / ``Conv2D``.
+        ``kernel_initializer`` (normal, stddev ``OUTPUT_KERNEL_STDDEV``), ``bias_initializer``
+        (constant ``log(initial_depth)``) and ``dtype`` float32 (log depth stays float32 under a
+        mixed-precision policy), as keyword arguments for ``Dense`` / ``Conv2D``.
 
     Raises:
         ValueError: If ``cfg.initial_depth`` is not a positive depth.
@@ -82,4 +85,5 @@ def output_layer_initializers(cfg: ModelConfig) -> dict[str, keras.initializers.
     return {
         "kernel_initializer": keras.initializers.RandomNormal(stddev=OUTPUT_KERNEL_STDDEV),
         "bias_initializer": keras.initializers.Constant(math.log(cfg.initial_depth)),
+        "dtype": OUTPUT_DTYPE,
     }

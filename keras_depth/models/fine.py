@@ -39,7 +39,7 @@ from keras_depth.models.common import (
     RGB_CHANNELS,
     image_input,
     normalise,
-    output_layer_initializers,
+    output_layer_arguments,
     scaled_channels,
 )
 from keras_depth.models.layers import FrozenModel
@@ -133,7 +133,7 @@ def build_fine_model(cfg: ModelConfig, coarse_model: keras.Model) -> keras.Model
         name="fine3",
     )(x)
     log_depth = keras.layers.Conv2D(
-        1, FINE34_KERNEL, padding="same", name="fine4", **output_layer_initializers(cfg)
+        1, FINE34_KERNEL, padding="same", name="fine4", **output_layer_arguments(cfg)
     )(x)
     return keras.Model(images, log_depth, name=FINE_MODEL_NAME)
 

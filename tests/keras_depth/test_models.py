@@ -182,3 +182,16 @@ def test_keras_round_trip_of_both_models(tmp_path):
     np.testing.assert_array_equal(
         probe(images, training=True).numpy()[..., -1], coarse(images, training=False).numpy()[..., 0]
     )
+
+
+def test_outputs_stay_float32_under_mixed_precision():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        coarse = build_coarse_model(TINY)
+        fine = build_fine_model(TINY, coarse)
+        assert coarse.get_layer("coarse1").compute_dtype == "float16"
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert coarse.output.dtype == "float32"
+    assert fine.output.dtype == "float32"
