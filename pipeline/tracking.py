@@ -78,14 +78,43 @@ def pipeline_run(config: PipelineConfig, output_dir: Path, stages: list[str]) ->
     if not config.mlflow.enabled:
         yield None
         return
+    uri = resolve_tracking_uri(config, output_dir)
+    with _tracking_uri(uri), _started_run(config, output_dir, uri, stages) as run_id:
+        yield run_id
+
+
+@contextlib.contextmanager
+def _tracking_uri(uri: str) -> Iterator[None]:
+    """Points MLflow at ``uri`` for the block only.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` to the environment; without the
+    restore, a later pipeline run in the same process (or a child process) would inherit this run's store.
+    """
     import mlflow
 
-    uri = resolve_tracking_uri(config, output_dir)
+    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
+    previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+        if previous_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
+
+
+@contextlib.contextmanager
+def _started_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[str]) -> Iterator[str]:
+    """Creates the experiment if needed (artifacts of a SQLite store go to ``<output_dir>/mlartifacts``)
+    and runs the block inside a new run."""
+    import mlflow
+
     experiment = mlflow.get_experiment_by_name(config.mlflow.experiment_name)
     if experiment is None:
         artifact_location = None
-        if uri.startswith("sqlite:") and not config.mlflow.tracking_uri:
+        if uri.startswith("sqlite:"):
             artifact_location = (Path(output_dir).resolve() / MLFLOW_ARTIFACTS).as_uri()
         experiment_id = mlflow.create_experiment(
             config.mlflow.experiment_name, artifact_location=artifact_location

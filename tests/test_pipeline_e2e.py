@@ -27,7 +27,7 @@ def _run_pipeline(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
             *extra,
         ],
         cwd=REPO_ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"},
         capture_output=True,
         text=True,
         timeout=900,
