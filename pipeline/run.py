@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Beam's runner relays every worker log line at INFO; keep its warnings and errors.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as err:

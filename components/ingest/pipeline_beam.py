@@ -179,6 +179,8 @@ def pipeline_options(config: IngestConfig, extra_args: list[str]) -> PipelineOpt
         "--runner=DirectRunner",
         f"--direct_num_workers={num_workers}",
         f"--direct_running_mode={config.direct_running_mode}",
+        # Worker processes log every gRPC step at INFO; the stage logs its own progress.
+        "--default_sdk_harness_log_level=WARNING",
     ]
     return PipelineOptions(flags=defaults + list(config.beam_args) + list(extra_args))
 
