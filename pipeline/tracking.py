@@ -16,6 +16,7 @@ from pipeline.version import package_version
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlartifacts"
 MAX_PARAM_LENGTH = 6000
+RESOLVED_CONFIG_ARTIFACT = "config.yaml"
 
 
 def resolve_tracking_uri(config: PipelineConfig, output_dir: Path) -> str:
@@ -125,4 +126,5 @@ def _started_run(config: PipelineConfig, output_dir: Path, uri: str, stages: lis
         experiment_id=experiment_id, run_name=run_name(config), tags=run_tags(config, stages)
     ) as run:
         mlflow.log_params(run_params(config))
+        mlflow.log_dict(config_to_dict(config), RESOLVED_CONFIG_ARTIFACT)
         yield run.info.run_id

@@ -37,6 +37,8 @@ def test_run_has_config_params_comparable_name_and_tags_and_restores_the_uri(tmp
     assert run.data.tags["model_size"].startswith("w0.5-")
     assert run.info.run_name.startswith("default-synthetic_rooms-lam1-w0.5-")
     assert run.data.metrics["train/coarse/loss"] == 1.5
+    config_path = client.download_artifacts(run_id, "config.yaml", str(tmp_path / "download"))
+    assert load_config(config_path) == config
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == "keras-depth"
     assert experiment.artifact_location == (tmp_path.resolve() / "mlartifacts").as_uri()
