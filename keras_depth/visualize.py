@@ -143,7 +143,7 @@ def depth_grid_figure(
         axes[0, col].set_title(name)
     for row in range(num_rows):
         if row_labels is not None:
-            axes[row, 0].set_ylabel(row_labels[row], fontsize="small")
+            axes[row, 0].set_ylabel(row_labels[row], fontsize="x-small")
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -169,7 +169,7 @@ def _save_examples_figure(
         path,
         {"ground truth": rows[DEPTH], **{title: rows[name] for name, title in FIGURE_COLUMNS.items()}},
         images=rows[IMAGE],
-        row_labels=[f"{rank}: {key}\nabs rel {abs_rel:.3f}" for rank, (abs_rel, _, key) in examples.items()],
+        row_labels=[f"{rank}, abs rel {abs_rel:.3f}\n{key}" for rank, (abs_rel, _, key) in examples.items()],
         title="test examples by coarse+fine abs rel (evaluation crop, metres)",
     )
 
