@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         result_path = args.out / f"{name}.json"
         print(f"== {name}", flush=True)
         started = time.monotonic()
-        completed = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--out", str(result_path)])
+        completed = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}", "--out", str(result_path)],
+            env={"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ},
+        )
         if completed.returncode != 0 or not result_path.is_file():
             failed.append(name)
             continue
