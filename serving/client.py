@@ -26,11 +26,8 @@ import requests
 from serving.outputs import (
     ImageReadError,
     add_output_arguments,
-    depth_of,
     output_options,
-    output_stems,
-    read_image,
-    write_depth_outputs,
+    predict_image_files,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8501"
@@ -184,21 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     client = PredictClient(
         args.url, args.model, args.version, args.label, args.attempts, args.backoff, args.timeout
     )
-    for path, stem in zip(args.images, output_stems(args.images), strict=True):
-        try:
-            encoded, rgb = read_image(path)
-            outputs = client.predict_image(encoded)
-        except ImageReadError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except ServerError as error:
-            print(f"error: {path}: server returned HTTP {error.status}: {error.message}", file=sys.stderr)
-            return EXIT_SERVER_ERROR
-        except ServerUnreachable as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        written = write_depth_outputs(args.out, stem, depth_of(outputs), rgb, options)
-        print(f"{path}: " + ", ".join(str(written[kind]) for kind in written))
+    try:
+        predict_image_files(
+            args.images, args.out, options, lambda encoded, path: client.predict_image(encoded)
+        )
+    except ImageReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ServerError as error:
+        print(f"error: server returned HTTP {error.status}: {error.message}", file=sys.stderr)
+        return EXIT_SERVER_ERROR
+    except ServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -326,3 +326,28 @@ def output_options(args: argparse.Namespace) -> OutputOptions:
         max_depth_m=args.max_depth,
         ply_format=args.ply_format,
     )
+
+
+def predict_image_files(
+    paths: Sequence[Path],
+    out_dir: Path,
+    options: OutputOptions,
+    predict: Callable[[bytes, Path], Mapping[str, np.ndarray]],
+) -> None:
+    """Reads each image, predicts its depth and writes the outputs, printing one line per image.
+
+    Args:
+        paths: PNG/JPEG files.
+        out_dir: Where the per-image outputs go (see :func:`write_depth_outputs`).
+        options: Output options from the command line.
+        predict: Maps (encoded image bytes, path) to the model outputs of that one image.
+
+    Raises:
+        ImageReadError: naming the file, when an image cannot be read or decoded. Errors raised by
+            ``predict`` propagate unchanged.
+    """
+    for path, stem in zip(paths, output_stems(paths), strict=True):
+        encoded, rgb = read_image(path)
+        outputs = predict(encoded, path)
+        written = write_depth_outputs(out_dir, stem, depth_of(outputs), rgb, options)
+        print(f"{path}: " + ", ".join(str(written[kind]) for kind in written))

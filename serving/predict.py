@@ -19,11 +19,8 @@ import tensorflow as tf
 from serving.outputs import (
     ImageReadError,
     add_output_arguments,
-    depth_of,
     output_options,
-    output_stems,
-    read_image,
-    write_depth_outputs,
+    predict_image_files,
 )
 from serving.servable import SERVE_TAG, op_error_message, resolve_saved_model_dir
 
@@ -96,15 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError) as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    for path, stem in zip(args.images, output_stems(args.images), strict=True):
-        try:
-            encoded, rgb = read_image(path)
-            outputs = predictor.predict(encoded, str(path))
-        except ImageReadError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        written = write_depth_outputs(args.out, stem, depth_of(outputs), rgb, options)
-        print(f"{path}: " + ", ".join(str(written[kind]) for kind in written))
+    try:
+        predict_image_files(
+            args.images, args.out, options, lambda encoded, path: predictor.predict(encoded, str(path))
+        )
+    except ImageReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
