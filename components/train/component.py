@@ -156,6 +156,13 @@ def train(
         cfg.train.steps_per_epoch,
     )
     baseline = val_baseline(cfg, ingest.path, val_data)
+    ctx.log.info(
+        "val mean-depth baseline (%.3f m everywhere): delta1 %.3f, abs_rel %.3f, rmse %.3f",
+        baseline["depth_m"],
+        baseline["delta1"],
+        baseline["abs_rel"],
+        baseline["rmse"],
+    )
     grid_data = make_dataset(
         split_pattern(ingest.path, VAL), cfg, training=False, batch_size=PREDICTION_EXAMPLES
     )
