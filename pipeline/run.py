@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         stages = [name for name in stages if name in implemented]
     try:
         artifacts = run_stages(config, stages, args.output_dir, args.force, args.beam_args)
-    except (PipelineError, ConfigError) as err:
+    except (PipelineError, ConfigError, NotImplementedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     from pipeline.summary import format_summary

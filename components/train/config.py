@@ -11,8 +11,9 @@ class TrainConfig:
 
     Attributes:
         strategy: ``auto`` (MirroredStrategy over visible GPUs, default strategy
-            on CPU), ``mirrored`` (over ``devices``), ``multi_worker``
-            (MultiWorkerMirroredStrategy from ``TF_CONFIG``) or ``default``.
+            on CPU), ``mirrored`` (over ``devices``) or ``default``. ``multi_worker``
+            (MultiWorkerMirroredStrategy from ``TF_CONFIG``) is refused with an explanation:
+            Keras 3.15's ``fit`` does not support it (keras-team/keras#20585).
         devices: Devices for ``mirrored``, e.g. ``["/gpu:0", "/gpu:1"]``.
         coarse_samples: Training images shown to the coarse net (paper NYU: 2M).
         fine_samples: Training images shown to the fine net (paper NYU: 1.5M).

@@ -17,6 +17,12 @@ from components.train.config import TrainConfig
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 MIXED_PRECISION_POLICY = "mixed_float16"
+MULTI_WORKER_UNSUPPORTED = (
+    "train.strategy=multi_worker is not available: Keras 3.15's Model.fit fails under "
+    "tf.distribute.MultiWorkerMirroredStrategy (it reduces the first PerReplica batch eagerly, then "
+    "mis-shapes metric reductions; upstream keras-team/keras#20585), and this stage trains with fit. "
+    "Use 'mirrored' or 'auto' on one machine with several GPUs."
+)
 
 
 def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
@@ -25,8 +31,8 @@ def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
     - ``auto``: ``MirroredStrategy`` over every visible GPU when there is one, else the default
       (single-device) strategy;
     - ``mirrored``: ``MirroredStrategy`` over ``cfg.devices`` (all visible GPUs, or the CPU, when empty);
-    - ``multi_worker``: ``MultiWorkerMirroredStrategy`` with the cluster read from ``TF_CONFIG``
-      (it must be created before TensorFlow runs any op in the process);
+    - ``multi_worker``: refused with :data:`MULTI_WORKER_UNSUPPORTED` (Keras 3.15's ``fit`` cannot
+      train under ``MultiWorkerMirroredStrategy``);
     - ``default``: ``tf.distribute.get_strategy()``.
 
     Args:
@@ -37,6 +43,7 @@ def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
 
     Raises:
         ValueError: naming ``train.strategy`` when it is not one of ``STRATEGIES``.
+        NotImplementedError: for ``multi_worker`` (see :data:`MULTI_WORKER_UNSUPPORTED`).
     """
     if cfg.strategy == "auto":
         if tf.config.list_logical_devices("GPU"):
@@ -45,7 +52,7 @@ def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
     if cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy(devices=list(cfg.devices) or None)
     if cfg.strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise NotImplementedError(MULTI_WORKER_UNSUPPORTED)
     if cfg.strategy == "default":
         return tf.distribute.get_strategy()
     raise ValueError(f"train.strategy must be one of {', '.join(STRATEGIES)}; got {cfg.strategy!r}")
