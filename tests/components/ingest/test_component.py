@@ -24,6 +24,7 @@ from keras_depth.config import ModelConfig
 from keras_depth.data.reader import count_records, list_shards, make_dataset
 from keras_depth.data.schema import decode_example
 from keras_depth.sources.registry import make_source
+from pipeline.tracking import pipeline_run
 
 NUM_SCENES = 12
 STORAGE_SIZE = (48, 64)
@@ -57,15 +58,13 @@ def synthetic_run(tmp_path_factory, small_config, make_context):
     handler = ListHandler()
     context.log.addHandler(handler)
     context.log.setLevel(logging.INFO)
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    context.config.mlflow.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     try:
-        with mlflow.start_run() as mlflow_run:
+        with pipeline_run(context.config, root, ["ingest"]) as run_id:
             counts = STAGE.run(context)
     finally:
-        mlflow.set_tracking_uri(previous_uri)
         context.log.removeHandler(handler)
-    return context, counts, handler.lines, mlflow_run.info.run_id, root
+    return context, counts, handler.lines, run_id, root
 
 
 def test_writes_every_scene_into_named_shards(synthetic_run):
