@@ -87,23 +87,59 @@ class EpochStats(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         train_end = self._train_end if self._train_end is not None else time.perf_counter()
-        seconds = max(train_end - self._epoch_start, 1e-9)
-        steps = self.counter.step - self._epoch_start_step
-        images_per_sec = steps * self.global_batch / seconds
-        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        if logs is not None:
-            logs.update(
-                step=self.counter.step,
-                train_seconds=seconds,
-                images_per_sec=images_per_sec,
-                learning_rate=learning_rate,
-            )
-        self.log.info(
-            "%s epoch %d: %d steps in %.1f s, %.1f img/s (step %d)",
+        stats = epoch_stats(
             self.phase,
-            epoch + 1,
-            steps,
-            seconds,
-            images_per_sec,
+            epoch,
+            self.counter.step - self._epoch_start_step,
+            train_end - self._epoch_start,
             self.counter.step,
+            self.global_batch,
+            self.model.optimizer,
+            self.log,
         )
+        if logs is not None:
+            logs.update(stats)
+
+
+def epoch_stats(
+    phase: str,
+    epoch: int,
+    steps: int,
+    seconds: float,
+    step: int,
+    global_batch: int,
+    optimizer: keras.optimizers.Optimizer,
+    log: logging.Logger,
+) -> dict:
+    """The per-epoch statistics of :class:`EpochStats` (shared by the custom loop); logs a throughput line.
+
+    Args:
+        phase: Phase name for the log line.
+        epoch: Index of the epoch in its phase.
+        steps: Optimizer steps trained in the epoch by this run.
+        seconds: Training time of those steps (seconds, validation excluded).
+        step: Global optimizer step at the end of the epoch.
+        global_batch: Images per optimizer step over all replicas.
+        optimizer: The phase's optimizer (its base ``learning_rate`` is reported).
+        log: Logger of the throughput line.
+
+    Returns:
+        ``step``, ``train_seconds``, ``images_per_sec`` and ``learning_rate``.
+    """
+    seconds = max(seconds, 1e-9)
+    images_per_sec = steps * global_batch / seconds
+    log.info(
+        "%s epoch %d: %d steps in %.1f s, %.1f img/s (step %d)",
+        phase,
+        epoch + 1,
+        steps,
+        seconds,
+        images_per_sec,
+        step,
+    )
+    return {
+        "step": step,
+        "train_seconds": seconds,
+        "images_per_sec": images_per_sec,
+        "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+    }

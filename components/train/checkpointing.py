@@ -6,7 +6,9 @@ after a successful publish):
 - ``<phase>/``: the phase's :class:`PhaseBackup` (Keras ``BackupAndRestore``): ``latest.weights.h5``
   (model weights and optimizer state, ``optimizer.iterations`` included), the previous state
   ``latest.weights.h5.bkp`` (``double_checkpoint``), Keras' ``training_metadata.json`` and
-  ``history.json``, the per-epoch records of the completed epochs;
+  ``history.json``, the per-epoch records of the completed epochs; under ``MultiWorkerMirroredStrategy``
+  the custom loop's ``tf.train`` checkpoints (``ckpt-<step>.*``, ``checkpoint``) instead of the ``.h5``
+  files (:mod:`components.train.distributed_loop`);
 - ``<phase>_done.keras`` and ``<phase>_history.json``: the phase marker, written when a phase has
   finished (only the coarse phase uses it: the fine phase's result goes straight into the artifact).
 
@@ -35,6 +37,37 @@ def write_json_atomic(path: Path, value: object) -> None:
     temp = path.with_name(f".{path.name}.tmp")
     temp.write_text(json.dumps(value, indent=2))
     os.replace(temp, path)
+
+
+def load_records(path: Path, step: int) -> list[dict]:
+    """The per-epoch records saved at ``path`` that end at or before ``step`` ([] without a file).
+
+    Args:
+        path: A phase's ``history.json``.
+        step: The restored global optimizer step.
+
+    Returns:
+        The records of the epochs the restored state has completed.
+    """
+    if not path.is_file():
+        return []
+    return [record for record in json.loads(path.read_text()) if record["step"] <= step]
+
+
+def mid_epoch_backup_due(step: int, steps_per_epoch: int, total_steps: int, every: int) -> bool:
+    """Whether global step ``step`` gets an extra (``checkpoint_every_steps``) backup inside an epoch.
+
+    Args:
+        step: Global optimizer steps done.
+        steps_per_epoch: Optimizer steps per epoch.
+        total_steps: Optimizer steps of the phase.
+        every: ``checkpoint_every_steps`` (0 = epoch-end backups only).
+
+    Returns:
+        True when ``every > 0`` divides ``step`` and ``step`` does not end an epoch (which backs up anyway).
+    """
+    epoch_end = step % steps_per_epoch == 0 or step >= total_steps
+    return every > 0 and step % every == 0 and not epoch_end
 
 
 class PhaseBackup(keras.callbacks.BackupAndRestore):
@@ -97,18 +130,16 @@ class PhaseBackup(keras.callbacks.BackupAndRestore):
         # The epoch comes from the optimizer step instead (see the class docstring).
         model._initial_epoch = None
         step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        if self._history_path.is_file():
-            records = json.loads(self._history_path.read_text())
-            self.records = [record for record in records if record["step"] <= step]
+        self.records = load_records(self._history_path, step)
         return step
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Does nothing: :meth:`restore` has loaded the state before the first ``fit`` call."""
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        step = self.counter.step
-        epoch_end = step % self.steps_per_epoch == 0 or step >= self.total_steps
-        if self.checkpoint_every_steps > 0 and step % self.checkpoint_every_steps == 0 and not epoch_end:
+        if mid_epoch_backup_due(
+            self.counter.step, self.steps_per_epoch, self.total_steps, self.checkpoint_every_steps
+        ):
             self._save_model()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

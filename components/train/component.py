@@ -11,6 +11,10 @@ prediction grids and the constant baseline) and writes into the stage's output d
 - ``training_curves.png``, ``val_predictions_coarse.png``, ``val_predictions_fine.png``.
 
 The artifact is published by the runner only when ``run`` returns, i.e. after both phases.
+
+Under ``train.strategy: multi_worker`` every worker of ``TF_CONFIG``'s cluster runs the stage; the chief
+(task 0) writes the artifact and the work directory, the other workers write into temporary directories
+that they delete (their ``output_dir`` stays empty) and do not log to MLflow.
 """
 
 from __future__ import annotations
@@ -29,10 +33,9 @@ import tensorflow as tf
 from components.base import StageContext
 from components.ingest.split import TRAIN, VAL
 from components.train import tracking
-from components.train.checkpointing import marker_path
 from components.train.phases import COARSE, FINE, PhaseRunner, PhaseSpec, plan_phases
 from components.train.report import TrainReport
-from components.train.strategy import make_strategy, precision_policy
+from components.train.strategy import is_chief, make_strategy, precision_policy, worker_dir
 from keras_depth.baseline import evaluate_constant_baseline, mean_log_depth
 from keras_depth.data.reader import make_dataset
 
@@ -137,9 +140,10 @@ def train(
         Counts for ``metadata.json``: steps per phase, replicas, global batch.
     """
     started = time.monotonic()
-    cfg, out, ingest = ctx.config, Path(ctx.output_dir), ctx.inputs["ingest"]
+    cfg, ingest = ctx.config, ctx.inputs["ingest"]
     counts = read_split_counts(ingest.path)
     strategy = make_strategy(cfg.train)
+    tracked = ctx.tracking and is_chief(strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.data.batch_size * replicas
     coarse_spec, fine_spec = plan_phases(
@@ -167,15 +171,21 @@ def train(
         split_pattern(ingest.path, VAL), cfg, training=False, batch_size=PREDICTION_EXAMPLES
     )
     images, depth = next(grid_data.as_numpy_iterator())
-    report = TrainReport(out, global_batch, cfg.loss, images, depth, ctx.log, ctx.tracking)
 
     def callbacks_for(spec: PhaseSpec) -> list[keras.callbacks.Callback]:
-        own = [tracking.MlflowEpochLogger(spec.name, spec.epoch_offset)] if ctx.tracking else []
+        own = [tracking.MlflowEpochLogger(spec.name, spec.epoch_offset)] if tracked else []
         return own + list((extra_callbacks or {}).get(spec.name, ()))
 
-    runner = PhaseRunner(cfg, strategy, train_data, val_data, global_batch, Path(ctx.work_dir), ctx.log)
-    with precision_policy(cfg.train.mixed_precision, ctx.log) as policy:
-        if ctx.tracking:
+    with (
+        worker_dir(strategy, Path(ctx.output_dir)) as out,
+        worker_dir(strategy, Path(ctx.work_dir)) as work_dir,
+        precision_policy(cfg.train.mixed_precision, ctx.log) as policy,
+    ):
+        report = TrainReport(out, global_batch, cfg.loss, images, depth, ctx.log, tracked)
+        runner = PhaseRunner(
+            cfg, strategy, train_data, val_data, global_batch, Path(ctx.work_dir), ctx.log, work_dir
+        )
+        if tracked:
             tracking.log_params(
                 {
                     "dataset_fingerprint": ingest.fingerprint,
@@ -195,26 +205,25 @@ def train(
         report.phase_done(coarse, {COARSE: coarse.model})
         fine = runner.fine(fine_spec, coarse.model, callbacks_for(fine_spec))
         report.phase_done(fine, {COARSE: coarse.model, FINE: fine.model})
-        shutil.copyfile(marker_path(ctx.work_dir, COARSE), out / COARSE_MODEL_FILE)
+        shutil.copyfile(runner.marker(COARSE), out / COARSE_MODEL_FILE)
         fine.model.save(out / FINE_MODEL_FILE)
-
-    report.finish(
-        {
-            "strategy": type(strategy).__name__,
-            "replicas": replicas,
-            "per_replica_batch_size": cfg.data.batch_size,
-            "global_batch_size": global_batch,
-            "precision_policy": policy,
-            "xla": cfg.train.xla,
-            "dataset": {"fingerprint": ingest.fingerprint, "counts": counts},
-            "val_baseline": baseline,
-            "seconds": round(time.monotonic() - started, 3),
-            "tensorflow_version": tf.__version__,
-            "keras_version": keras.__version__,
-        }
-    )
-    if ctx.tracking:
-        tracking.log_files([out / COARSE_MODEL_FILE, out / FINE_MODEL_FILE], tracking.MODELS_ARTIFACT_DIR)
+        report.finish(
+            {
+                "strategy": type(strategy).__name__,
+                "replicas": replicas,
+                "per_replica_batch_size": cfg.data.batch_size,
+                "global_batch_size": global_batch,
+                "precision_policy": policy,
+                "xla": cfg.train.xla,
+                "dataset": {"fingerprint": ingest.fingerprint, "counts": counts},
+                "val_baseline": baseline,
+                "seconds": round(time.monotonic() - started, 3),
+                "tensorflow_version": tf.__version__,
+                "keras_version": keras.__version__,
+            }
+        )
+        if tracked:
+            tracking.log_files([out / COARSE_MODEL_FILE, out / FINE_MODEL_FILE], tracking.MODELS_ARTIFACT_DIR)
     return {
         "coarse_steps": coarse_spec.total_steps,
         "fine_steps": fine_spec.total_steps,

@@ -11,9 +11,12 @@ class TrainConfig:
 
     Attributes:
         strategy: ``auto`` (MirroredStrategy over visible GPUs, default strategy
-            on CPU), ``mirrored`` (over ``devices``) or ``default``. ``multi_worker``
-            (MultiWorkerMirroredStrategy from ``TF_CONFIG``) is refused with an explanation:
-            Keras 3.15's ``fit`` does not support it (keras-team/keras#20585).
+            on CPU), ``mirrored`` (over ``devices``), ``default`` or ``multi_worker``
+            (MultiWorkerMirroredStrategy over ``TF_CONFIG``'s cluster, one local worker
+            without it; every worker runs the stage, the chief writes the artifact and the
+            checkpoints). Keras 3.15's ``fit`` cannot train under multi_worker
+            (keras-team/keras#20585), so there the phases run a custom loop with the same
+            steps, loss, history and exact-step resume.
         devices: Devices for ``mirrored``, e.g. ``["/gpu:0", "/gpu:1"]``.
         coarse_samples: Training images shown to the coarse net (paper NYU: 2M).
         fine_samples: Training images shown to the fine net (paper NYU: 1.5M).

@@ -10,6 +10,10 @@ Fault tolerance (see :mod:`components.train.checkpointing`): both phases back up
 at every epoch end (and every ``checkpoint_every_steps`` steps); a finished coarse phase leaves a marker
 (``coarse_done.keras``) and is not rerun. Running the stage again after a crash anywhere resumes at the
 last backed-up step and ends with exactly the step counts of an uninterrupted run.
+
+Under ``MultiWorkerMirroredStrategy`` a phase trains with the custom loop of
+:mod:`components.train.distributed_loop` (same steps, losses, records and resume), everywhere else with
+``Model.fit``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from components.train.checkpointing import (
     remove_backup,
     save_phase_marker,
 )
+from components.train.distributed_loop import DistributedPhaseLoop, PhaseCheckpoint, distribute
+from components.train.strategy import is_multi_worker
 from keras_depth.losses import ScaleInvariantLoss
 from keras_depth.metrics import RMSE, AbsRel, Delta1, SILog
 from keras_depth.models import build_coarse_model, build_fine_model
@@ -114,6 +120,11 @@ def plan_phases(coarse_samples: int, fine_samples: int, steps_per_epoch: int, gl
     return coarse, fine
 
 
+def depth_metrics(loss_cfg: Any) -> list[keras.metrics.Metric]:
+    """Fresh :data:`TRAIN_METRICS` over the loss config's valid depth range (metres)."""
+    return [metric(min_depth=loss_cfg.min_depth, max_depth=loss_cfg.max_depth) for metric in TRAIN_METRICS]
+
+
 def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Any) -> None:
     """Compiles a phase's model: scale-invariant loss, depth metrics, optional XLA.
 
@@ -126,9 +137,7 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg
     model.compile(
         optimizer=optimizer,
         loss=ScaleInvariantLoss.from_config_section(loss_cfg),
-        metrics=[
-            metric(min_depth=loss_cfg.min_depth, max_depth=loss_cfg.max_depth) for metric in TRAIN_METRICS
-        ],
+        metrics=depth_metrics(loss_cfg),
         jit_compile=bool(cfg.train.xla),
     )
 
@@ -143,8 +152,10 @@ class PhaseRunner:
         train_data: Infinite training dataset of global batches ``(image, depth)``.
         val_data: Finite validation dataset (one pass per epoch).
         global_batch: Images per optimizer step over all replicas.
-        work_dir: The stage's work directory.
+        work_dir: The stage's work directory (backups and markers are read from it).
         log: Logger of progress lines.
+        write_dir: Where this process writes backups and markers (default ``work_dir``; a temporary
+            directory on a non-chief multi-worker task, see :func:`~components.train.strategy.worker_dir`).
     """
 
     cfg: Any
@@ -154,6 +165,15 @@ class PhaseRunner:
     global_batch: int
     work_dir: Path
     log: logging.Logger
+    write_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.write_dir = Path(self.write_dir or self.work_dir)
+
+    def marker(self, phase: str) -> Path:
+        """A finished phase's marker: the one this process wrote, else the chief's in ``work_dir``."""
+        written = marker_path(self.write_dir, phase)
+        return written if written.is_file() else marker_path(self.work_dir, phase)
 
     def fit_phase(
         self, spec: PhaseSpec, model: keras.Model, callbacks: Sequence[keras.callbacks.Callback] = ()
@@ -173,6 +193,9 @@ class PhaseRunner:
             RuntimeError: when a ``fit`` call makes no progress (the training data ran out).
         """
         started = time.monotonic()
+        if is_multi_worker(self.strategy):
+            records, start_step = self._distributed_loop(spec, model, callbacks)
+            return PhaseResult(spec, model, records, start_step, time.monotonic() - started)
         counter = StepCounter()
         backup = PhaseBackup(
             self.work_dir / spec.name,
@@ -210,6 +233,29 @@ class PhaseRunner:
                 )
         return PhaseResult(spec, model, backup.records, start_step, time.monotonic() - started)
 
+    def _distributed_loop(
+        self, spec: PhaseSpec, model: keras.Model, callbacks: Sequence[keras.callbacks.Callback]
+    ) -> tuple[list[dict], int]:
+        """Trains like :meth:`fit_phase` with the multi-worker custom loop; returns (records, start step)."""
+        loop = DistributedPhaseLoop(
+            self.strategy,
+            model,
+            ScaleInvariantLoss.from_config_section(self.cfg.loss, reduction=None),
+            depth_metrics(self.cfg.loss),
+            self.global_batch,
+            bool(self.cfg.train.xla),
+        )
+        checkpoint = PhaseCheckpoint(self.work_dir / spec.name, self.write_dir / spec.name, model)
+        return loop.run(
+            spec,
+            distribute(self.strategy, self.train_data),
+            distribute(self.strategy, self.val_data),
+            checkpoint,
+            self.cfg.train.checkpoint_every_steps,
+            callbacks,
+            self.log,
+        )
+
     def coarse(self, spec: PhaseSpec, callbacks: Sequence[keras.callbacks.Callback] = ()) -> PhaseResult:
         """Phase 1: trains the coarse network, or reuses it when its marker exists.
 
@@ -225,8 +271,8 @@ class PhaseRunner:
                 model = build_coarse_model(self.cfg.model)
                 compile_model(model, coarse_optimizer(self.cfg.optimizer), self.cfg)
             trained = self.fit_phase(spec, model, callbacks)
-            save_phase_marker(self.work_dir, COARSE, model, trained.history)
-            remove_backup(self.work_dir, COARSE)
+            save_phase_marker(self.write_dir, COARSE, model, trained.history)
+            remove_backup(self.write_dir, COARSE)
             history, start_step, seconds = trained.history, trained.start_step, trained.seconds
         else:
             self.log.info(
@@ -234,7 +280,7 @@ class PhaseRunner:
             )
             start_step, seconds = spec.total_steps, 0.0
         with self.strategy.scope():
-            model = keras.saving.load_model(marker_path(self.work_dir, COARSE), compile=False)
+            model = keras.saving.load_model(self.marker(COARSE), compile=False)
         return PhaseResult(spec, model, history, start_step, seconds)
 
     def fine(
