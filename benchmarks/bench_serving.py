@@ -2,8 +2,8 @@
 
     python -m benchmarks.bench_serving --out runs/benchmarks/bench_serving.json
 
-Builds a stand-in SavedModel with the export's signatures and a few convolutions of real cost
-(fixed random weights; no project model code), then starts ``serving.server`` twice on a free
+Exports the default preset's coarse+fine network (untrained, seeded weights) exactly as the export
+stage does, then starts ``serving.server`` twice on a free
 loopback port -- batching off, then on -- and drives each with the same closed-loop load: 8
 concurrent clients, each sending its requests back to back (one PNG per request, as base64, to
 ``predict_image_bytes``, like ``serving.client``). Reports requests/s, latency percentiles and
@@ -27,10 +27,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import keras
 import numpy as np
 import requests
 import tensorflow as tf
 from PIL import Image
+
+from components.export.signatures import ServingGeometry, write_saved_model
+from keras_depth.models import build_coarse_model, build_fine_model
+from pipeline.config import DEFAULT_CONFIG, load_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "depth"
@@ -38,8 +43,6 @@ CLIENTS = 8
 DEFAULT_REQUESTS_PER_CLIENT = 25
 WARMUP_REQUESTS = 4
 IMAGE_HW = (120, 160)
-NETWORK_INPUT_HW = (96, 128)
-CONV_CHANNELS = (32, 32, 32)
 DEFAULT_MAX_BATCH_SIZE = 8
 # Longer than the server's 5 ms default so closed-loop clients on a small CPU fill batches.
 DEFAULT_BATCH_TIMEOUT_MS = 20.0
@@ -50,51 +53,22 @@ RESULT_NAME = "bench_serving.json"
 SERVER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
 
 
-class ConvDepthStandIn(tf.Module):
-    """A small fully convolutional "depth" network: resize, 3x3 convs with ReLU, softplus + 0.1 m.
-
-    Outputs ``depth``/``log_depth`` [N, h, w] at 1/4 of ``NETWORK_INPUT_HW`` and ``depth_full`` [N, H, W].
-    """
-
-    def __init__(self):
-        super().__init__()
-        rng = np.random.default_rng(SEED)
-        channels = (3, *CONV_CHANNELS)
-        self.kernels = [
-            tf.Variable(rng.normal(0, np.sqrt(2 / (9 * c_in)), (3, 3, c_in, c_out)).astype(np.float32))
-            for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
-        ]
-        self.head = tf.Variable(rng.normal(0, 0.01, (1, 1, channels[-1], 1)).astype(np.float32))
-
-    def _predict(self, images):
-        size = tf.shape(images)[1:3]
-        features = tf.image.resize(images / 255.0, NETWORK_INPUT_HW)
-        for index, kernel in enumerate(self.kernels):
-            stride = 2 if index < 2 else 1
-            features = tf.nn.relu(tf.nn.conv2d(features, kernel, strides=stride, padding="SAME"))
-        depth = tf.nn.softplus(tf.nn.conv2d(features, self.head, strides=1, padding="SAME")) + 0.1
-        depth_full = tf.image.resize(depth, size)[..., 0]
-        return {"depth": depth[..., 0], "log_depth": tf.math.log(depth[..., 0]), "depth_full": depth_full}
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    def serve_images(self, images):
-        return self._predict(images)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def serve_image_bytes(self, image_bytes):
-        decoded = tf.map_fn(
-            lambda data: tf.io.decode_image(data, channels=3, expand_animations=False),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-        )
-        return self._predict(tf.cast(decoded, tf.float32))
-
-
 def build_model(base_path: Path) -> None:
-    """Saves the stand-in as version 1 under ``base_path``."""
-    module = ConvDepthStandIn()
-    signatures = {"serving_default": module.serve_images, "predict_image_bytes": module.serve_image_bytes}
-    tf.saved_model.save(module, str(base_path / "1"), signatures=signatures)
+    """Exports an untrained default-preset fine network, exactly as the export stage does, as version 1.
+
+    The weights do not matter for throughput; the graph (preprocessing, coarse and fine networks,
+    upsampling) is the one a trained model serves.
+    """
+    config = load_config(DEFAULT_CONFIG)
+    keras.utils.set_random_seed(SEED)
+    fine = build_fine_model(config.model, build_coarse_model(config.model))
+    geometry = ServingGeometry(
+        frame_height=config.ingest.storage_height,
+        frame_width=config.ingest.storage_width,
+        input_height=config.model.input_height,
+        input_width=config.model.input_width,
+    )
+    write_saved_model(fine, geometry, config.export.upsample_to_input, base_path / "1")
 
 
 def _free_port() -> int:
