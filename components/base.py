@@ -9,6 +9,7 @@ renames into place only when ``run`` returns.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,3 +81,20 @@ class StageDefinition:
     inputs: tuple[str, ...]
     parameters: Callable[[Any], dict]
     run: Callable[[StageContext], dict]
+
+
+def run_from(module: str) -> Callable[[StageContext], dict]:
+    """A ``run`` that imports ``module`` and calls its ``run`` only when the stage executes.
+
+    Stage packages define ``STAGE`` with configuration imports only, so loading a pipeline config (or
+    ``--help``) loads neither TensorFlow nor Beam; the heavy module is imported when the stage runs.
+
+    Args:
+        module: Dotted name of the module with ``run(context) -> dict``.
+    """
+
+    def run(context: StageContext) -> dict:
+        return importlib.import_module(module).run(context)
+
+    run.__doc__ = f"Runs ``{module}.run`` (imported when the stage executes)."
+    return run

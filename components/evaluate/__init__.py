@@ -1,8 +1,6 @@
 """The evaluate stage: the paper's metrics on the test split and the blessing decision.
 
-``STAGE`` is defined here, importing only configuration, so that loading a pipeline config (which
-imports :mod:`components.evaluate.config`) does not load TensorFlow; the work is in
-:mod:`components.evaluate.component`, imported when the stage runs.
+The work is in :mod:`components.evaluate.component`, imported when the stage runs.
 """
 
 from __future__ import annotations
@@ -10,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from components.base import StageContext, StageDefinition
+from components.base import StageDefinition, run_from
 
 
 def parameters(config: Any) -> dict:
@@ -30,11 +28,9 @@ def parameters(config: Any) -> dict:
     return values
 
 
-def run(ctx: StageContext) -> dict:
-    """Runs :func:`components.evaluate.component.run` (imported here: it loads TensorFlow)."""
-    from components.evaluate.component import run as run_evaluate
-
-    return run_evaluate(ctx)
-
-
-STAGE = StageDefinition(name="evaluate", inputs=("ingest", "train"), parameters=parameters, run=run)
+STAGE = StageDefinition(
+    name="evaluate",
+    inputs=("ingest", "train"),
+    parameters=parameters,
+    run=run_from("components.evaluate.component"),
+)

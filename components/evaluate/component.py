@@ -46,6 +46,7 @@ from components.evaluate.scoring import (
 from components.export.push import latest_version_dir, resolve_serving_root
 from components.export.signatures import ServingGeometry
 from keras_depth.baseline import mean_log_depth
+from keras_depth.data.layout import TEST, TRAIN, split_pattern
 from keras_depth.visualize import save_depth_grid
 
 METRICS_FILE = "metrics.json"
@@ -53,9 +54,6 @@ REPORT_FILE = "report.md"
 PREDICTIONS_FILE = "predictions.png"
 COARSE_FILE = "coarse.keras"
 FINE_FILE = "fine.keras"
-SHARD_GLOB = "data-*.tfrecord.gz"
-TRAIN_SPLIT = "train"
-TEST_SPLIT = "test"
 
 BASELINE = "baseline"
 COARSE = "coarse"
@@ -64,10 +62,6 @@ SERVED = "served"
 # Figure columns: predictor name -> column title.
 FIGURE_COLUMNS = {COARSE: "coarse", COARSE_FINE: "coarse+fine"}
 MLFLOW_PREFIX = "evaluate"
-
-
-def _shards(artifact_dir: Path, split: str) -> str:
-    return str(artifact_dir / split / SHARD_GLOB)
 
 
 def _load_model(train_dir: Path, file_name: str) -> keras.Model:
@@ -89,9 +83,9 @@ def run(ctx: StageContext) -> dict:
     config, cfg = ctx.config, ctx.config.evaluate
     check_paper_table(cfg.paper_table)  # before the work, not after it
     ingest_dir, train_dir = ctx.inputs["ingest"].path, ctx.inputs["train"].path
-    test_pattern = _shards(ingest_dir, TEST_SPLIT)
+    test_pattern = split_pattern(ingest_dir, TEST)
 
-    baseline_log_depth = mean_log_depth(_shards(ingest_dir, TRAIN_SPLIT), cfg.min_depth, cfg.max_depth)
+    baseline_log_depth = mean_log_depth(split_pattern(ingest_dir, TRAIN), cfg.min_depth, cfg.max_depth)
     coarse, fine = _load_model(train_dir, COARSE_FILE), _load_model(train_dir, FINE_FILE)
     _, input_height, input_width, _ = fine.input_shape
     frame_height, frame_width = frame_size(test_pattern)

@@ -24,11 +24,10 @@ from components.ingest.config import IngestConfig
 from components.ingest.pipeline_beam import (
     DEAD_LETTER_FILE,
     METRICS_NAMESPACE,
-    STATS_FILE,
     build_pipeline,
     pipeline_options,
 )
-from components.ingest.split import SPLITS, TRAIN, check_fractions
+from components.ingest.split import check_fractions
 from components.ingest.verify import (
     check_consistency,
     check_failed_fraction,
@@ -37,6 +36,7 @@ from components.ingest.verify import (
     remove_beam_temp_dirs,
     split_shards,
 )
+from keras_depth.data.layout import SPLITS, STATS_FILE, TRAIN
 from keras_depth.data.reader import COMPRESSION
 from keras_depth.data.schema import decode_example
 from keras_depth.sources.base import RawRecord

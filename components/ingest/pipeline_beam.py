@@ -31,18 +31,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.ingest.config import IngestConfig
 from components.ingest.resize import fit_to_storage
-from components.ingest.split import SPLITS, split_for_key
+from components.ingest.split import split_for_key
 from components.ingest.stats import IngestStatsFn, RecordSummary, finalize_stats, summarize
 from components.ingest.validate import validate_record
+from keras_depth.data.layout import SHARD_PREFIX, SHARD_SUFFIX, SPLITS, STATS_FILE
 from keras_depth.data.schema import DepthExample, encode_example
 from keras_depth.sources.base import DepthSource, RawRecord, RecordError
 
 METRICS_NAMESPACE = "ingest"
 DEAD_LETTER_TAG = "dead_letter"
-SHARD_PREFIX = "data"
-SHARD_SUFFIX = ".tfrecord.gz"
 DEAD_LETTER_FILE = "dead_letter.jsonl"
-STATS_FILE = "stats.json"
 
 
 class StoredRecord(NamedTuple):

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
-TRAIN, VAL, TEST = "train", "val", "test"
-SPLITS = (TRAIN, VAL, TEST)
+from keras_depth.data.layout import TEST, TRAIN, VAL
 
 _HASH_BYTES = 8
 _HASH_RANGE = 2 ** (8 * _HASH_BYTES)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 import numpy as np
 
-from components.ingest.split import SPLITS
+from keras_depth.data.layout import SPLITS
 
 INDOOR_RANGE_M = 10.0
 OUTDOOR_RANGE_M = 80.0

@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from components.ingest.pipeline_beam import DEAD_LETTER_FILE, SHARD_PREFIX, SHARD_SUFFIX
-from components.ingest.split import SPLITS
+from components.ingest.pipeline_beam import DEAD_LETTER_FILE
+from keras_depth.data.layout import SHARD_PREFIX, SHARD_SUFFIX, SPLITS
 from keras_depth.data.reader import count_records
 
 BEAM_TEMP_PREFIX = "beam-temp-"

@@ -19,7 +19,6 @@ that they delete (their ``output_dir`` stays empty) and do not log to MLflow.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import shutil
@@ -31,38 +30,18 @@ import keras
 import tensorflow as tf
 
 from components.base import StageContext
-from components.ingest.split import TRAIN, VAL
 from components.train import tracking
 from components.train.phases import COARSE, FINE, PhaseRunner, PhaseSpec, plan_phases
 from components.train.report import TrainReport
 from components.train.strategy import is_chief, make_strategy, precision_policy, worker_dir
 from keras_depth.baseline import evaluate_constant_baseline, mean_log_depth
+from keras_depth.data.layout import STATS_FILE, TRAIN, VAL, split_pattern
 from keras_depth.data.reader import make_dataset
 
-# The ingest artifact's layout (GUIDE, "TFRecord schema"): <split>/data-SSSSS-of-NNNNN.tfrecord.gz, stats.json.
-SHARD_GLOB = "data-*.tfrecord.gz"
-INGEST_STATS_FILE = "stats.json"
-# Config sections whose values determine the trained models (the stage's fingerprint).
-PARAMETER_SECTIONS = ("model", "optimizer", "loss", "augment", "data", "train")
-# TrainConfig fields that only change how training is executed, not its result.
-EXECUTION_ONLY_FIELDS = ("checkpoint_every_steps",)
 PREDICTION_EXAMPLES = 4
 
 COARSE_MODEL_FILE = "coarse.keras"
 FINE_MODEL_FILE = "fine.keras"
-
-
-def parameters(config) -> dict:
-    """The config sections that define the stage's output (see ``PARAMETER_SECTIONS``)."""
-    params = {section: dataclasses.asdict(getattr(config, section)) for section in PARAMETER_SECTIONS}
-    for name in EXECUTION_ONLY_FIELDS:
-        del params["train"][name]
-    return params
-
-
-def split_pattern(ingest_dir: Path, split: str) -> str:
-    """Glob of one split's shards in an ingest artifact."""
-    return str(Path(ingest_dir) / split / SHARD_GLOB)
 
 
 def read_split_counts(ingest_dir: Path) -> dict[str, int]:
@@ -72,9 +51,9 @@ def read_split_counts(ingest_dir: Path) -> dict[str, int]:
         FileNotFoundError: naming the file when it is missing.
         ValueError: naming the split when train or val is empty.
     """
-    stats_path = Path(ingest_dir) / INGEST_STATS_FILE
+    stats_path = Path(ingest_dir) / STATS_FILE
     if not stats_path.is_file():
-        raise FileNotFoundError(f"ingest artifact has no {INGEST_STATS_FILE}: {stats_path}")
+        raise FileNotFoundError(f"ingest artifact has no {STATS_FILE}: {stats_path}")
     counts = {split: int(count) for split, count in json.loads(stats_path.read_text())["counts"].items()}
     for split in (TRAIN, VAL):
         if counts.get(split, 0) <= 0:

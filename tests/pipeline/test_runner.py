@@ -201,3 +201,18 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     code = cli.main(["--output-dir", str(tmp_path), "--set", "train.steps_per_epoch=lots"])
     assert code == 2
     assert "key 'train.steps_per_epoch' expects int" in capsys.readouterr().err
+
+
+def test_config_and_stage_graph_load_without_tensorflow_or_beam():
+    """`--help`, `--print-config` and planning stay fast: stages import their heavy modules when they run."""
+    code = (
+        "import sys\n"
+        "from pipeline.config import load_config\n"
+        "from pipeline.stages import default_registry\n"
+        "load_config(None); assert set(default_registry()) == {'ingest', 'train', 'evaluate', 'export'}\n"
+        "print(sorted(name for name in ('tensorflow', 'keras', 'apache_beam') if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

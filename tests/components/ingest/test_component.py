@@ -19,8 +19,9 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from components.ingest import STAGE
 from components.ingest.pipeline_beam import pipeline_options
-from components.ingest.split import SPLITS, split_for_key
+from components.ingest.split import split_for_key
 from keras_depth.config import ModelConfig
+from keras_depth.data.layout import SPLITS
 from keras_depth.data.reader import count_records, list_shards, make_dataset
 from keras_depth.data.schema import decode_example
 from keras_depth.sources.registry import make_source

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from components.ingest import STAGE
-from components.ingest.split import SPLITS
 from keras_depth.config import FolderSourceConfig
+from keras_depth.data.layout import SPLITS
 from keras_depth.data.reader import list_shards
 from keras_depth.data.schema import decode_example
 

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from components.ingest.split import SPLITS, TRAIN, check_fractions, key_position, split_for_key
+from components.ingest.split import check_fractions, key_position, split_for_key
+from keras_depth.data.layout import SPLITS, TRAIN
 
 KEYS = [f"synthetic_rooms/0/{index}" for index in range(2000)]
 
