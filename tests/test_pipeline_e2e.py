@@ -35,6 +35,20 @@ def _run_pipeline(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.e2e
+def test_each_stage_runs_alone_in_a_fresh_process(tmp_path):
+    """Every stage reruns from what is on disk, in a process that imported nothing of the stages before it."""
+    output_dir = tmp_path / "runs"
+    for stage in STAGES:
+        result = _run_pipeline(output_dir, "--stage", stage)
+        assert result.returncode == 0, f"--stage {stage} failed:\n{result.stderr[-4000:]}"
+        assert f"{stage}: completed" in result.stderr, result.stderr[-4000:]
+    for stage in ("evaluate", "export"):
+        rerun = _run_pipeline(output_dir, "--stage", stage, "--force")
+        assert rerun.returncode == 0, f"--stage {stage} --force failed:\n{rerun.stderr[-4000:]}"
+        assert f"{stage}: completed" in rerun.stderr
+
+
+@pytest.mark.e2e
 def test_all_stages_run_then_a_rerun_skips_every_stage(tmp_path):
     output_dir = tmp_path / "runs"
     first = _run_pipeline(output_dir)

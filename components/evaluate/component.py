@@ -25,7 +25,6 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-import keras_depth.models  # noqa: F401  (registers the custom layers that load_model needs)
 from components.base import StageContext
 from components.evaluate.blessing import decide_blessing, write_blessing
 from components.evaluate.config import EvaluateConfig
@@ -47,6 +46,7 @@ from components.export.push import latest_version_dir, resolve_serving_root
 from components.export.signatures import ServingGeometry
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, TRAIN, split_pattern
+from keras_depth.saving import load_depth_model
 from keras_depth.visualize import save_depth_grid
 
 METRICS_FILE = "metrics.json"
@@ -68,7 +68,7 @@ def _load_model(train_dir: Path, file_name: str) -> keras.Model:
     path = train_dir / file_name
     if not path.is_file():
         raise FileNotFoundError(f"train artifact {train_dir} has no {file_name}")
-    return keras.saving.load_model(path)
+    return load_depth_model(path)
 
 
 def run(ctx: StageContext) -> dict:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
-
-import keras_depth.models  # noqa: F401  (registers the custom layers that load_model needs)
 from components.base import Artifact, StageContext
 from components.evaluate.blessing import read_blessing
 from components.export.push import push_saved_model, resolve_serving_root
 from components.export.signatures import ServingGeometry, describe_signatures, write_saved_model
+from keras_depth.saving import load_depth_model
 
 SAVED_MODEL_DIR = "saved_model"
 SIGNATURES_FILE = "signatures.json"
@@ -75,7 +73,7 @@ def run(ctx: StageContext) -> dict:
     model_path = train_dir / FINE_FILE
     if not model_path.is_file():
         raise FileNotFoundError(f"train artifact {train_dir} has no {FINE_FILE}")
-    model = keras.saving.load_model(model_path)
+    model = load_depth_model(model_path)
     geometry = read_geometry(evaluate_dir)
     if tuple(model.input_shape[1:3]) != (geometry.input_height, geometry.input_width):
         raise ValueError(

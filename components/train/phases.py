@@ -43,6 +43,7 @@ from keras_depth.losses import ScaleInvariantLoss
 from keras_depth.metrics import RMSE, AbsRel, Delta1, SILog
 from keras_depth.models import build_coarse_model, build_fine_model
 from keras_depth.optimizers import coarse_optimizer, fine_optimizer
+from keras_depth.saving import load_depth_model
 
 COARSE, FINE = "coarse", "fine"
 PHASES = (COARSE, FINE)
@@ -280,7 +281,7 @@ class PhaseRunner:
             )
             start_step, seconds = spec.total_steps, 0.0
         with self.strategy.scope():
-            model = keras.saving.load_model(self.marker(COARSE), compile=False)
+            model = load_depth_model(self.marker(COARSE), compile=False)
         return PhaseResult(spec, model, history, start_step, seconds)
 
     def fine(
