@@ -29,6 +29,11 @@ class RawRecord:
         depth: float32 metres, shape (H, W); 0 = invalid pixel. NaN, inf or negative values
             make the whole record invalid (ingest dead-letters it).
         intrinsics: (fx, fy, cx, cy) in pixels of this image, or None.
+        group: The group the record belongs to (NYU scene, KITTI drive, DIODE scene, folder sequence,
+            synthetic room); neighbouring frames of one group are near-duplicates, so the split hashes
+            the group, never the frame. "" = the record is its own group.
+        official_split: The dataset's own split of this record (``train``, ``val`` or ``test``) when the
+            source is configured to follow it, else None (the split hashes ``group``).
     """
 
     key: str
@@ -36,6 +41,8 @@ class RawRecord:
     image: np.ndarray
     depth: np.ndarray
     intrinsics: tuple[float, float, float, float] | None = None
+    group: str = ""
+    official_split: str | None = None
 
 
 class DepthSource(abc.ABC):
