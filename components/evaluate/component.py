@@ -44,6 +44,7 @@ from components.evaluate.scoring import (
 )
 from components.export.push import latest_version_dir, resolve_serving_root
 from components.export.signatures import ServingGeometry
+from components.failpoints import failpoint
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, TRAIN, split_pattern
 from keras_depth.saving import load_depth_model
@@ -129,6 +130,7 @@ def run(ctx: StageContext) -> dict:
 
     out = ctx.output_dir
     (out / METRICS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    failpoint("evaluate.scored")
     (out / REPORT_FILE).write_text(
         render_report(results, cfg.crop, (cfg.min_depth, cfg.max_depth), cfg.paper_table, blessing.summary())
     )

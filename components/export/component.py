@@ -16,6 +16,7 @@ from components.base import Artifact, StageContext
 from components.evaluate.blessing import read_blessing
 from components.export.push import push_saved_model, resolve_serving_root
 from components.export.signatures import ServingGeometry, describe_signatures, write_saved_model
+from components.failpoints import failpoint
 from keras_depth.saving import load_depth_model
 
 SAVED_MODEL_DIR = "saved_model"
@@ -88,11 +89,13 @@ def run(ctx: StageContext) -> dict:
 
     record = {"pushed": False, "version": None, "path": None, "reason": blessing.summary()}
     if blessing.blessed:
+        failpoint("export.before_push")
         pushed = push_saved_model(
             saved_model, resolve_serving_root(ctx.config, ctx.run_root) / cfg.model_name
         )
         record.update(pushed=True, version=pushed.version, path=str(pushed.path))
         ctx.log.info("pushed version %d to %s", pushed.version, pushed.path)
+        failpoint("export.after_push")
     else:
         ctx.log.info("not pushed: %s", blessing.summary())
     (ctx.output_dir / PUSH_FILE).write_text(json.dumps(record, indent=2) + "\n")

@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from components.failpoints import failpoint
 from components.ingest.config import IngestConfig
 from components.ingest.resize import fit_to_storage
 from components.ingest.split import split_for_key
@@ -126,6 +127,7 @@ def split_index(stored: StoredRecord, num_partitions: int) -> int:
 
 def encode_stored(stored: StoredRecord, source_name: str) -> bytes:
     """Serialized ``tf.train.Example`` of a stored record (``keras_depth.data.schema``)."""
+    failpoint("ingest.encode")
     record = stored.record
     return encode_example(
         DepthExample(

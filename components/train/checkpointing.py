@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 
+from components.failpoints import failpoint
 from components.train.callbacks import StepCounter
 
 HISTORY_FILE = "history.json"
@@ -151,6 +152,7 @@ class PhaseBackup(keras.callbacks.BackupAndRestore):
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
         write_json_atomic(self._history_path, self.records)
         super()._save_model()
+        failpoint(f"train.{Path(self.backup_dir).name}.checkpoint_saved")
 
 
 def marker_path(work_dir: Path, phase: str) -> Path:
