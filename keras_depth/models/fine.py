@@ -2,18 +2,22 @@
 
 | layer | op                                                              | NYU   | KITTI              |
 |-------|-----------------------------------------------------------------|-------|--------------------|
-| fine1 | conv 9x9 stride 2 valid, 63, ReLU; max-pool 2x2/2 valid         | 74x55 | 142x41 -> 142x27   |
+| fine1 | conv 9x9 stride 2 valid, 63, ReLU; max-pool 2x2/2 valid         | 74x55 | pool 3x2/3x2: 142x27 |
 | fine2 | concatenate the coarse log depth as the last (64th) channel     | 74x55 | 142x27             |
 | fine3 | conv 5x5 same (zero pad), 64, ReLU                              | 74x55 | 142x27             |
 | fine4 | conv 5x5 same (zero pad), 1, linear -> refined log depth        | 74x55 | 142x27             |
 
 Size choices: fine1 uses ``valid`` padding, (304 - 9) // 2 + 1 = 148 and (228 - 9) // 2 + 1 = 110, pooled
-to 74x55, the coarse output size on NYU. On KITTI the same arithmetic gives 142x41 while the coarse output
-is 142x27, so the fine1 map is brought to the coarse output size by a central crop (``fine1_crop``,
-7 rows off the top and 7 off the bottom on KITTI; an odd difference drops the extra row or column at the
-bottom or right), and a map smaller than the output (e.g. 36x26 for a 152x114 input with a 37x27 output)
-is zero-padded centrally (``fine1_pad``; zero is the "no activation" value after a ReLU). These layers are
-only added when needed, so the NYU network is exactly the paper's.
+2x2 to 74x55, the coarse output size on NYU. The fine path must see the same field of view as the output
+it refines: output row r covers input rows ~r * H / h, and so must fine1's row r. On KITTI the conv map is
+284x82 for a 142x27 output; a 2x2 pool would give 142x41, and centrally cropping that to 27 rows would let
+output row r see input rows 28 rows below the ones it is trained on, and never the top and bottom 28 rows.
+So along each axis the pool (and its stride) is widened from the paper's 2 to ``conv // output`` where that
+is larger (KITTI: 3 rows x 2 columns -> 142x27, covering input rows 0-170 of 172). What remains is at most
+a few rows or columns: a larger map is cropped centrally (``fine1_crop``; an odd difference drops the extra
+row or column at the bottom or right) and a smaller one (e.g. 36x26 for a 152x114 input with a 37x27
+output) is zero-padded centrally (``fine1_pad``; zero is the "no activation" value after a ReLU). These
+layers are only added when needed, so the NYU network is exactly the paper's.
 
 Channel counts scale with ``ModelConfig.width_multiplier`` (63 and 64 at 1.0). Initialisation: He normal
 for fine1 and fine3, zero biases; fine4 has a normal(0, 1e-3) kernel and its bias starts at
@@ -59,6 +63,21 @@ FINE34_KERNEL = 5
 def _split(total: int) -> tuple[int, int]:
     """Splits ``total`` pixels of crop or padding into (before, after), the odd one after."""
     return total // 2, total - total // 2
+
+
+def fine1_pool_size(conv_height: int, conv_width: int, height: int, width: int) -> tuple[int, int]:
+    """The (rows, columns) max-pool window and stride that bring the fine1 conv map to the output's view.
+
+    Args:
+        conv_height: Rows of the fine1 conv map.
+        conv_width: Columns of the fine1 conv map.
+        height: Output rows.
+        width: Output columns.
+
+    Returns:
+        The paper's 2 along each axis, or ``conv // output`` where that is larger (see the module docstring).
+    """
+    return max(FINE1_POOL, conv_height // height), max(FINE1_POOL, conv_width // width)
 
 
 def _fit_to_output(x: keras.KerasTensor, height: int, width: int) -> keras.KerasTensor:
@@ -121,7 +140,8 @@ def build_fine_model(cfg: ModelConfig, coarse_model: keras.Model) -> keras.Model
         kernel_initializer=RELU_KERNEL_INITIALIZER,
         name="fine1",
     )(x)
-    x = keras.layers.MaxPooling2D(FINE1_POOL, padding="valid", name="fine1_pool")(x)
+    pool = fine1_pool_size(x.shape[1], x.shape[2], cfg.output_height, cfg.output_width)
+    x = keras.layers.MaxPooling2D(pool, padding="valid", name="fine1_pool")(x)
     x = _fit_to_output(x, cfg.output_height, cfg.output_width)
     x = keras.layers.Concatenate(axis=-1, name="fine2")([x, coarse_log_depth])
     x = keras.layers.Conv2D(

@@ -30,6 +30,16 @@ class FrozenModel(keras.layers.Layer):
         self.model = model
         self.model.trainable = False
 
+    @property
+    def metrics(self) -> list:
+        """No metrics: the wrapped model runs for inference only.
+
+        ``keras.layers.Layer.metrics`` would collect the wrapped model's metrics, and a wrapped model that
+        was compiled (the trained coarse network) brings its own ``loss`` tracker, which would overwrite
+        the enclosing model's ``loss`` in the logs of ``fit`` and ``evaluate``.
+        """
+        return []
+
     def call(self, inputs):
         """Runs the wrapped model.
 

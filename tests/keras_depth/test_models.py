@@ -8,6 +8,7 @@ from dataclasses import replace
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_depth.config import ModelConfig, OptimizerConfig
 from keras_depth.models import (
@@ -24,6 +25,9 @@ TINY = ModelConfig(
     input_height=72, input_width=96, output_height=16, output_width=22, width_multiplier=0.1, fc_units=8
 )
 PAPER_FC_UNITS_FOR_SHAPES = 16  # the shapes do not depend on fc_units; 4096 would only cost memory
+KITTI = ModelConfig(
+    input_height=172, input_width=576, output_height=27, output_width=142, fc_units=PAPER_FC_UNITS_FOR_SHAPES
+)
 
 
 def _images(cfg: ModelConfig, batch: int = 2, seed: int = 0) -> np.ndarray:
@@ -41,18 +45,8 @@ def _hw(model: keras.Model, layer: str) -> tuple[int, int]:
     [
         # NYU 304x228: the paper's table, (H, W) after coarse1, coarse2 and coarse5 pooling.
         (ModelConfig(fc_units=PAPER_FC_UNITS_FOR_SHAPES), [(27, 37), (13, 18), (6, 8)], None),
-        # KITTI 576x172: fine1 gives 142x41, centrally cropped to 142x27.
-        (
-            ModelConfig(
-                input_height=172,
-                input_width=576,
-                output_height=27,
-                output_width=142,
-                fc_units=PAPER_FC_UNITS_FOR_SHAPES,
-            ),
-            [(20, 71), (9, 35), (4, 17)],
-            "fine1_crop",
-        ),
+        # KITTI 576x172: fine1's conv map 284x82 is pooled 3x2 straight to 142x27 (no crop).
+        (KITTI, [(20, 71), (9, 35), (4, 17)], None),
         # Small CPU preset 152x114 -> 37x27: fine1 gives 36x26, zero-padded to 37x27.
         (
             ModelConfig(
@@ -84,6 +78,42 @@ def test_preset_sizes(cfg, coarse_sizes, fine_fit_layer):
     assert tuple(coarse(images).shape) == out_shape
     assert tuple(fine(images).shape) == out_shape
     assert fine.get_layer("fine2").output.shape[-1] == 64
+
+
+def test_kitti_fine_path_sees_every_input_row_near_the_output_row_it_refines():
+    """Output row r of the fine1 path sees the input rows that output row r covers, and no row is unseen."""
+    cfg = replace(KITTI, width_multiplier=0.125)
+    fine = build_fine_model(cfg, build_coarse_model(cfg))
+    fine1 = keras.Model(fine.input, fine.get_layer("fine2").input[0])
+    images = tf.Variable(_images(cfg, batch=1))
+    rows_per_output_row = cfg.input_height / cfg.output_height
+    for row in (0, cfg.output_height // 2, cfg.output_height - 1):
+        with tf.GradientTape() as tape:
+            response = tf.reduce_sum(fine1(images)[:, row])
+        seen_rows = np.flatnonzero(np.abs(tape.gradient(response, images).numpy()).sum(axis=(0, 2, 3)))
+        # Within about one output row of the rows it covers, as the paper's own 2x2 pool on NYU (before:
+        # 28 input rows, more than four output rows, off).
+        centre = (row + 0.5) * rows_per_output_row
+        assert abs((seen_rows.min() + seen_rows.max()) / 2 - centre) < 1.5 * rows_per_output_row
+    with tf.GradientTape() as tape:
+        response = tf.reduce_sum(fine1(images))
+    seen_rows = np.flatnonzero(np.abs(tape.gradient(response, images).numpy()).sum(axis=(0, 2, 3)))
+    # The valid conv and pool leave out at most a few trailing rows (here 3; NYU's 2x2 pool: 1), not 28 at
+    # each end.
+    assert seen_rows.min() == 0 and seen_rows.max() >= cfg.input_height - 4
+
+
+def test_compiled_coarse_model_does_not_shadow_the_fine_models_loss():
+    coarse = build_coarse_model(TINY)
+    coarse.compile(optimizer="sgd", loss="mse")
+    images = _images(TINY, batch=2)
+    targets = np.full((2, TINY.output_height, TINY.output_width, 1), 5.0, dtype="float32")
+    coarse.fit(images, targets, epochs=1, verbose=0)
+    fine = build_fine_model(TINY, coarse)
+    fine.compile(optimizer="sgd", loss="mse")
+    history = fine.fit(images, targets, epochs=1, verbose=0).history
+    assert [metric.name for metric in fine.metrics] == ["loss"]
+    assert history["loss"][0] > 1.0  # log-depth ~1 against 5: an MSE far from the shadowing tracker's 0
 
 
 def test_untrained_outputs_are_finite_log_depth_near_initial_depth():
