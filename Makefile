@@ -11,7 +11,7 @@ PORT ?= 8501
 MLFLOW_PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test bench serve mlflow-ui lint clean distclean venv
+.PHONY: run test bench soak serve mlflow-ui lint clean distclean venv
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,9 @@ test: venv
 
 bench: venv
 	$(PY) -m benchmarks.run --out $(OUTPUT_DIR)/benchmarks
+
+soak: venv
+	$(PY) -m benchmarks.soak --out $(OUTPUT_DIR)/soak --model_base_path $(OUTPUT_DIR)/serving/$(MODEL_NAME)
 
 serve: venv
 	$(PY) -m serving.server --rest_api_port $(PORT) --model_name $(MODEL_NAME) \

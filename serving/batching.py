@@ -1,8 +1,8 @@
 """Running signatures off the event loop, with optional server-side batching.
 
 Without batching every request is one signature call on a worker thread. With batching,
-concurrent requests for the same loaded version and signature whose inputs have the same dtypes
-and per-example shapes are concatenated along the batch axis, run once, and the outputs are split
+concurrent requests for the same loaded version, signature and requested outputs whose inputs
+have the same dtypes and per-example shapes are concatenated along the batch axis, run once, and the outputs are split
 back by row counts. A batch is dispatched when it reaches ``max_batch_size`` rows or
 ``batch_timeout_ms`` after its first request arrived, whichever comes first.
 
@@ -19,16 +19,15 @@ one queue per (version, signature, shape) key, no padding, no ``allowed_batch_si
 from __future__ import annotations
 
 import asyncio
-import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from serving.errors import ServingError
 from serving.metrics import Metrics
+from serving.request_limits import image_size
 from serving.servable import Servable
 
 MILLISECONDS = 1e-3
@@ -58,6 +57,7 @@ class _Request:
 class _OpenBatch:
     servable: Servable
     signature_name: str
+    output_names: tuple[str, ...] | None
     requests: list[_Request] = field(default_factory=list)
     rows: int = 0
     timer: asyncio.TimerHandle | None = None
@@ -69,12 +69,11 @@ def _rows(inputs: Mapping[str, np.ndarray]) -> int | None:
     return sizes.pop() if len(sizes) == 1 and None not in sizes else None
 
 
-def _image_size(encoded: object) -> tuple[int, int] | None:
-    """(width, height) read from an encoded image's header, or None when it is not an image."""
+def _image_size(encoded: bytes) -> tuple[int, int] | None:
+    """(width, height) read from an encoded image's header, or None when it is not a readable image."""
     try:
-        with Image.open(io.BytesIO(encoded)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, TypeError, ValueError):
+        return image_size(encoded)
+    except ServingError:
         return None
 
 
@@ -98,21 +97,22 @@ def _split(outputs: Mapping[str, np.ndarray], rows: list[int]) -> list[dict[str,
     ]
 
 
-def _run_batch(
-    servable: Servable, signature_name: str, requests: list[_Request]
-) -> list[dict | ServingError]:
+def _run_batch(batch: _OpenBatch) -> list[dict | ServingError]:
     """Runs merged requests (blocking); per-request results or errors, in order."""
+    servable, signature_name, output_names = batch.servable, batch.signature_name, batch.output_names
+    requests = batch.requests
     if len(requests) > 1:
         names = list(requests[0].inputs)
         merged = {name: np.concatenate([request.inputs[name] for request in requests]) for name in names}
         try:
-            return _split(servable.run(signature_name, merged), [request.rows for request in requests])
+            outputs = servable.run(signature_name, merged, output_names)
+            return _split(outputs, [request.rows for request in requests])
         except (ServingError, ValueError):
             pass  # fall back to one call per request so errors reach only their own request
     results: list[dict | ServingError] = []
     for request in requests:
         try:
-            results.append(servable.run(signature_name, request.inputs))
+            results.append(servable.run(signature_name, request.inputs, output_names))
         except ServingError as error:
             results.append(error)
     return results
@@ -138,37 +138,45 @@ class InferenceRunner:
         self._tasks: set[asyncio.Task] = set()
 
     async def run(
-        self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray]
+        self,
+        servable: Servable,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_names: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
         """The outputs of one request (see ``Servable.run``); raises its ``ServingError``."""
         loop = asyncio.get_running_loop()
+        wanted = tuple(output_names) if output_names is not None else None
         if self._batching is not None:
             rows = _rows(inputs)
-            key = self._batch_key(servable, signature_name, inputs) if rows else None
+            key = self._batch_key(servable, signature_name, wanted, inputs) if rows else None
             if key is not None and rows < self._batching.max_batch_size:
-                return await self._enqueue(
-                    key, servable, signature_name, _Request(inputs, rows, loop.create_future())
-                )
+                group = _OpenBatch(servable, signature_name, wanted)
+                return await self._enqueue(key, group, _Request(inputs, rows, loop.create_future()))
         try:
-            return await loop.run_in_executor(self._executor, servable.run, signature_name, inputs)
+            return await loop.run_in_executor(self._executor, servable.run, signature_name, inputs, wanted)
         finally:
             self._metrics.observe_batch(servable.name, signature_name, requests=1)
 
     @staticmethod
-    def _batch_key(servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray]) -> tuple | None:
+    def _batch_key(
+        servable: Servable,
+        signature_name: str,
+        output_names: tuple[str, ...] | None,
+        inputs: Mapping[str, np.ndarray],
+    ) -> tuple | None:
         shapes = tuple(_shape_key(name, inputs[name]) for name in sorted(inputs))
-        return None if None in shapes else (id(servable), signature_name, shapes)
+        return None if None in shapes else (id(servable), signature_name, output_names, shapes)
 
-    async def _enqueue(
-        self, key: tuple, servable: Servable, signature_name: str, request: _Request
-    ) -> dict[str, np.ndarray]:
+    async def _enqueue(self, key: tuple, new_batch: _OpenBatch, request: _Request) -> dict[str, np.ndarray]:
+        """Adds ``request`` to the open batch of ``key``, opening ``new_batch`` when there is none."""
         options = self._batching
         batch = self._open.get(key)
         if batch is not None and batch.rows + request.rows > options.max_batch_size:
             self._dispatch(key)
             batch = None
         if batch is None:
-            batch = _OpenBatch(servable, signature_name)
+            batch = new_batch
             batch.timer = asyncio.get_running_loop().call_later(
                 options.batch_timeout_ms * MILLISECONDS, self._dispatch, key
             )
@@ -191,9 +199,7 @@ class InferenceRunner:
     async def _execute(self, batch: _OpenBatch) -> None:
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(
-                self._executor, _run_batch, batch.servable, batch.signature_name, batch.requests
-            )
+            results = await loop.run_in_executor(self._executor, _run_batch, batch)
         except Exception as error:  # an unexpected failure must still answer every waiting request
             results = [error] * len(batch.requests)
         self._metrics.observe_batch(batch.servable.name, batch.signature_name, requests=len(batch.requests))

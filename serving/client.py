@@ -4,6 +4,9 @@ Sends each image as ``{"b64": ...}`` to ``POST {url}/v1/models/{model}[/versions
 with signature ``predict_image_bytes`` (row format, one image per request, so images of different
 sizes work) and writes the same files as ``serving.predict`` (see ``serving.outputs``). Only the
 standard TF Serving REST API is used, so it works unchanged against ``tensorflow_model_server``.
+The signature's outputs are read once from ``.../metadata`` and all of them are requested in
+``output_filter`` (our server computes ``depth_full``, the input-resolution depth written here,
+only when asked).
 
 Connection failures, timeouts and HTTP 503 are retried with exponential backoff
 (``--backoff * 2**attempt`` seconds, ``--attempts`` tries in all). Exit codes: 0 success,
@@ -95,34 +98,46 @@ class PredictClient:
         log: Callable[[str], None] | None = None,
     ):
         selector = f"/versions/{version}" if version is not None else f"/labels/{label}" if label else ""
-        self.predict_url = f"{url.rstrip('/')}/v1/models/{model}{selector}:predict"
+        model_url = f"{url.rstrip('/')}/v1/models/{model}{selector}"
+        self.predict_url = f"{model_url}:predict"
+        self.metadata_url = f"{model_url}/metadata"
+        self._output_names: list[str] | None = None
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self._log = log or (lambda message: print(message, file=sys.stderr))
         self._session = requests.Session()
 
-    def _post(self, payload: dict) -> dict:
+    def _request(self, url: str, payload: dict | None = None) -> dict:
+        """GET ``url`` (POST ``payload`` when given) with retries; the JSON answer."""
         for attempt in range(1, self.attempts + 1):
             try:
-                response = self._session.post(self.predict_url, json=payload, timeout=self.timeout_s)
+                if payload is None:
+                    response = self._session.get(url, timeout=self.timeout_s)
+                else:
+                    response = self._session.post(url, json=payload, timeout=self.timeout_s)
                 if response.status_code != RETRIED_HTTP_STATUS:
                     break
                 failure = f"HTTP {response.status_code}: {_error_text(response)}"
             except (requests.ConnectionError, requests.Timeout) as error:
                 failure = f"{type(error).__name__}: {error}"
             if attempt == self.attempts:
-                raise ServerUnreachable(
-                    f"no answer from {self.predict_url} after {self.attempts} attempts: {failure}"
-                )
+                raise ServerUnreachable(f"no answer from {url} after {self.attempts} attempts: {failure}")
             delay = self.backoff_s * 2 ** (attempt - 1)
             self._log(
-                f"attempt {attempt}/{self.attempts} to {self.predict_url} failed ({failure}); retrying in {delay:.2f} s"
+                f"attempt {attempt}/{self.attempts} to {url} failed ({failure}); retrying in {delay:.2f} s"
             )
             time.sleep(delay)
         if not response.ok:
             raise ServerError(response.status_code, _error_text(response))
         return response.json()
+
+    def output_names(self) -> list[str]:
+        """The bytes signature's outputs, from the model metadata (read once; [] when not listed)."""
+        if self._output_names is None:
+            signatures = self._request(self.metadata_url)["metadata"]["signature_def"]["signature_def"]
+            self._output_names = sorted(signatures.get(BYTES_SIGNATURE, {}).get("outputs", {}))
+        return self._output_names
 
     def predict_image(self, encoded: bytes) -> dict[str, np.ndarray]:
         """Depth outputs for one encoded image.
@@ -142,7 +157,9 @@ class PredictClient:
             "signature_name": BYTES_SIGNATURE,
             "instances": [{"b64": base64.b64encode(encoded).decode("ascii")}],
         }
-        prediction = self._post(payload)["predictions"][0]
+        if self.output_names():
+            payload["output_filter"] = self.output_names()
+        prediction = self._request(self.predict_url, payload)["predictions"][0]
         if not isinstance(prediction, dict):  # a single-output signature returns the bare value
             prediction = {"depth": prediction}
         return {name: np.asarray(value, dtype=np.float32) for name, value in prediction.items()}

@@ -28,9 +28,12 @@ HTTP_STATUS_BY_CODE = {
     "DATA_LOSS": 500,
     "UNAUTHENTICATED": 401,
 }
-# Not a canonical code: an HTTP-level refusal of an oversized body (TF Serving has no limit).
+# Not canonical codes: HTTP-level refusals of an oversized request (TF Serving has no limits) and
+# of a body not received in time.
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 HTTP_STATUS_BY_CODE[PAYLOAD_TOO_LARGE] = 413
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+HTTP_STATUS_BY_CODE[REQUEST_TIMEOUT] = 408
 
 # HTTP status -> the first canonical code mapped to it, to label responses not raised as ``ServingError``.
 _CODE_BY_HTTP_STATUS: dict[int, str] = {}

@@ -2,8 +2,16 @@
 
 Mirrors TF Serving's file-system source and manager: every ``--file_system_poll_wait_seconds``
 each model's base path is scanned, its version policy picks the versions to serve (default: the
-highest), new ones are loaded before removed ones are unloaded (availability preserving), and
-versions that disappear are unloaded. Requests hold a reference to the ``Servable`` they resolved,
+highest), new ones are loaded before removed ones are unloaded (availability preserving: a version
+the policy no longer selects is served until every selected version has loaded), and versions whose
+directories disappear are unloaded.
+
+A version that fails to load -- typically a directory that appeared before its copy finished -- is
+retried for as long as its directory exists: at the next poll after its files change (size or
+modification time), else after a delay that starts at the poll interval and doubles up to
+``MAX_RETRY_DELAY_S``. The failure is logged once as an error (later attempts at DEBUG), and its
+message is the version's status until it loads. (TF Serving instead gives up after
+``--max_num_load_retries``, so a version copied slowly is never served.) Requests hold a reference to the ``Servable`` they resolved,
 so an unload never interrupts a request already running on it; the model is freed when the
 last request drops the reference.
 
@@ -14,7 +22,9 @@ Version states follow TF Serving's ``ModelVersionStatus``: ``LOADING`` -> ``AVAI
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +36,9 @@ from serving.servable import Servable, find_versions
 LOADING = "LOADING"
 AVAILABLE = "AVAILABLE"
 END = "END"
-# TF Serving's --max_num_load_retries default (5) plus the first attempt.
-MAX_LOAD_ATTEMPTS = 6
+# Longest wait between load attempts of a version whose files do not change.
+MAX_RETRY_DELAY_S = 60.0
+DEFAULT_RETRY_DELAY_S = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +68,45 @@ class VersionState:
         }
 
 
+def _files_of(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """(relative path, size, mtime ns) of every file under ``directory``: changes while it is copied."""
+    files = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = Path(root, name)
+            try:
+                stat = path.stat()
+            except OSError:  # removed while scanning
+                continue
+            files.append((str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(files))
+
+
+@dataclass
+class _FailedLoad:
+    """A version that failed to load and when to try it again.
+
+    Attributes:
+        attempts: Failed attempts so far.
+        retry_at: ``time.monotonic()`` after which the next attempt is due.
+        files: The directory's ``_files_of`` at the last attempt; a change makes the next attempt due.
+    """
+
+    attempts: int
+    retry_at: float
+    files: tuple[tuple[str, int, int], ...]
+
+    def due(self, path: Path) -> bool:
+        """Whether to try loading ``path`` again now."""
+        return time.monotonic() >= self.retry_at or _files_of(path) != self.files
+
+
 @dataclass
 class _Model:
     config: ModelConfig
     servables: dict[int, Servable] = field(default_factory=dict)
     states: dict[int, VersionState] = field(default_factory=dict)
-    failed_attempts: dict[int, int] = field(default_factory=dict)
+    failed: dict[int, _FailedLoad] = field(default_factory=dict)
     reported_empty: bool = False
 
 
@@ -78,6 +122,7 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._retry_delay_s = DEFAULT_RETRY_DELAY_S
 
     def model_names(self) -> list[str]:
         """Names of the configured models."""
@@ -92,19 +137,25 @@ class ModelRegistry:
         config = model.config
         on_disk = find_versions(config.base_path)
         aspired = config.version_policy.select(on_disk)
-        if not aspired:
+        if not aspired and not model.reported_empty:
             logger.warning(
                 "No versions of servable %s found under base path %s", config.name, config.base_path
             )
-        for version in list(model.failed_attempts):
+        model.reported_empty = not aspired
+        for version in list(model.failed):
             if version not in on_disk:  # a re-created directory gets fresh attempts
-                del model.failed_attempts[version]
+                del model.failed[version]
         with self._lock:
             loaded = set(model.servables)
         for version in sorted(aspired - loaded):
-            if model.failed_attempts.get(version, 0) < MAX_LOAD_ATTEMPTS:
+            failed = model.failed.get(version)
+            if failed is None or failed.due(on_disk[version]):
                 self._load(model, version, on_disk[version])
+        with self._lock:
+            loaded = set(model.servables)
         for version in sorted(loaded - aspired):
+            if version in on_disk and not aspired <= loaded:
+                continue  # served until every version the policy selects has loaded
             with self._lock:
                 del model.servables[version]
                 model.states[version] = VersionState(version, END)
@@ -114,28 +165,39 @@ class ModelRegistry:
         name = model.config.name
         with self._lock:
             model.states[version] = VersionState(version, LOADING)
+        files = _files_of(path)
         try:
             servable = Servable(name, version, path)
         except Exception as error:  # any load failure is reported in the version status
-            attempts = model.failed_attempts.get(version, 0) + 1
-            model.failed_attempts[version] = attempts
-            message = f"Failed to load {path} (attempt {attempts}/{MAX_LOAD_ATTEMPTS}): {error}"
+            previous = model.failed.get(version)
+            attempts = previous.attempts + 1 if previous else 1
+            delay = min(self._retry_delay_s * 2 ** (attempts - 1), MAX_RETRY_DELAY_S)
+            model.failed[version] = _FailedLoad(attempts, time.monotonic() + delay, files)
+            message = (
+                f"Failed to load {path} (attempt {attempts}; retrying when its files change or in "
+                f"{delay:g} s): {error}"
+            )
             with self._lock:
                 model.states[version] = VersionState(version, END, "UNKNOWN", message)
-            logger.error("%s", message)
+            logger.log(logging.ERROR if previous is None else logging.DEBUG, "%s", message)
             return
+        failed = model.failed.pop(version, None)
         with self._lock:
             model.servables[version] = servable
             model.states[version] = VersionState(version, AVAILABLE)
-            model.failed_attempts.pop(version, None)
         logger.info(
-            "Successfully loaded servable version {name: %s version: %d} from %s", name, version, path
+            "Successfully loaded servable version {name: %s version: %d} from %s%s",
+            name,
+            version,
+            path,
+            f" after {failed.attempts} failed attempts" if failed else "",
         )
 
     def start_polling(self, interval_s: float) -> None:
         """Re-scans the base paths every ``interval_s`` seconds on a daemon thread (0 disables)."""
         if interval_s <= 0 or self._poller is not None:
             return
+        self._retry_delay_s = interval_s
         self._poller = threading.Thread(
             target=self._poll, args=(interval_s,), name="model-poller", daemon=True
         )

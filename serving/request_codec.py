@@ -4,10 +4,14 @@ Request bodies (``POST ...:predict``)::
 
     {"signature_name": "...", "instances": [...]}   # row format: one entry per example
     {"signature_name": "...", "inputs": ...}        # columnar format: whole tensors
+    {..., "output_filter": ["depth", ...]}          # optional: the outputs to compute and return
 
 With a single named input an instance (or ``inputs``) is the value itself; with several it is an
 object ``{input_name: value}``. Binary strings are ``{"b64": "<base64>"}``. Values are checked
-against the signature's dtypes and shapes (``None`` dims are free) before the model runs.
+against the signature's dtypes and shapes (``None`` dims are free) and against the server's
+``RequestLimits`` (rows, pixels; see ``request_limits``) before the model runs. ``output_filter``
+is the field of TF Serving's gRPC ``PredictRequest``: the output names to compute; without it the
+signature's default outputs are returned (see ``select_outputs``).
 
 Responses: row requests get ``{"predictions": [...]}`` with one entry per example (an object of
 outputs per example when the signature has several outputs); columnar requests get
@@ -21,21 +25,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from serving.errors import invalid_argument
+from serving.request_limits import LimitChecker, RequestLimits, nested_shape
 
 ROW_KEY = "instances"
 COLUMNAR_KEY = "inputs"
 SIGNATURE_KEY = "signature_name"
+OUTPUT_FILTER_KEY = "output_filter"
 DEFAULT_SIGNATURE = "serving_default"
 B64_KEY = "b64"
 BINARY_OUTPUT_SUFFIX = "_bytes"
 STRING_DTYPE = "string"
-_REQUEST_KEYS = {ROW_KEY, COLUMNAR_KEY, SIGNATURE_KEY}
+# Deepest list nesting accepted for one input (numpy allows 64 dimensions).
+MAX_INPUT_RANK = 32
+_REQUEST_KEYS = {ROW_KEY, COLUMNAR_KEY, SIGNATURE_KEY, OUTPUT_FILTER_KEY}
 # numpy dtype kinds a JSON value may have for each kind of tensor dtype.
 _ACCEPTED_KINDS = {"f": "biuf", "c": "biufc", "i": "biu", "u": "biu", "b": "b"}
 
@@ -61,22 +69,28 @@ class PredictRequest:
         signature_name: The signature to run.
         row_format: True for ``instances``, False for ``inputs``.
         inputs: Input name -> tensor (string tensors are object arrays of ``bytes``).
+        output_filter: The requested output names, or None for the default outputs.
     """
 
     signature_name: str
     row_format: bool
     inputs: dict[str, np.ndarray]
+    output_filter: tuple[str, ...] | None = None
 
 
 def parse_json_body(body: bytes) -> dict:
     """Parses a request body that must be a JSON object.
 
     Raises:
-        ServingError: INVALID_ARGUMENT (400) for invalid UTF-8/JSON or a non-object document.
+        ServingError: INVALID_ARGUMENT (400) for invalid UTF-8/JSON, nesting deeper than the parser's
+            recursion limit, integers over Python's int-string conversion limit (4300 digits), or a
+            non-object document.
     """
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError as error:
+        raise invalid_argument(f"Malformed JSON request body: nested too deeply ({error})") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many integer digits
         raise invalid_argument(f"Malformed JSON request body: {error}") from error
     if not isinstance(payload, dict):
         raise invalid_argument(f"Request body must be a JSON object, got {type(payload).__name__}")
@@ -91,36 +105,88 @@ def signature_name_of(payload: Mapping) -> str:
     return name
 
 
-def decode_predict_request(payload: Mapping, specs: Mapping[str, InputSpec]) -> PredictRequest:
+def decode_predict_request(
+    payload: Mapping, specs: Mapping[str, InputSpec], limits: RequestLimits | None = None
+) -> PredictRequest:
     """Builds the input tensors of a predict request.
 
     Args:
         payload: The parsed JSON object.
         specs: The signature's inputs, name -> spec.
+        limits: Rows and pixels the request may have (default: ``RequestLimits()``).
 
     Returns:
         The decoded request.
 
     Raises:
         ServingError: INVALID_ARGUMENT (400) for unknown or missing keys and inputs, bad base64,
-            values of the wrong type, ragged nesting, or shapes the signature does not accept.
+            values of the wrong type, ragged nesting, shapes the signature does not accept, a
+            malformed ``output_filter`` or an unreadable image header; PAYLOAD_TOO_LARGE (413) for
+            a request over ``limits``, checked before its tensors are built or images decoded.
     """
     unknown = sorted(set(payload) - _REQUEST_KEYS)
     if unknown:
         raise invalid_argument(
-            f"Unknown request keys {unknown}; expected '{ROW_KEY}' or '{COLUMNAR_KEY}' and optional '{SIGNATURE_KEY}'"
+            f"Unknown request keys {unknown}; expected '{ROW_KEY}' or '{COLUMNAR_KEY}' and optional "
+            f"'{SIGNATURE_KEY}' and '{OUTPUT_FILTER_KEY}'"
         )
     if (ROW_KEY in payload) == (COLUMNAR_KEY in payload):
         raise invalid_argument(
             f"Request must have exactly one of '{ROW_KEY}' (row format) or '{COLUMNAR_KEY}' (columnar format)"
         )
     signature_name = signature_name_of(payload)
+    output_filter = _output_filter_of(payload)
+    checker = LimitChecker(limits or RequestLimits())
     if ROW_KEY in payload:
-        values = _rows_to_columns(payload[ROW_KEY], specs)
+        values = _rows_to_columns(payload[ROW_KEY], specs, checker)
     else:
         values = _named_values(payload[COLUMNAR_KEY], specs, where=f"'{COLUMNAR_KEY}'")
-    tensors = {name: _to_tensor(values[name], specs[name], name) for name in specs}
-    return PredictRequest(signature_name=signature_name, row_format=ROW_KEY in payload, inputs=tensors)
+    tensors = {name: _to_tensor(values[name], specs[name], name, checker) for name in specs}
+    return PredictRequest(
+        signature_name=signature_name,
+        row_format=ROW_KEY in payload,
+        inputs=tensors,
+        output_filter=output_filter,
+    )
+
+
+def _output_filter_of(payload: Mapping) -> tuple[str, ...] | None:
+    value = payload.get(OUTPUT_FILTER_KEY)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise invalid_argument(
+            f"'{OUTPUT_FILTER_KEY}' must be a non-empty list of output names (strings), got {type(value).__name__}"
+        )
+    return tuple(dict.fromkeys(value))
+
+
+def select_outputs(
+    available: Sequence[str], output_filter: Sequence[str] | None, opt_in: Collection[str]
+) -> tuple[str, ...]:
+    """The outputs a request gets.
+
+    Args:
+        available: The signature's output names.
+        output_filter: The request's ``output_filter``, or None.
+        opt_in: Outputs computed only when ``output_filter`` names them (``--opt_in_outputs``).
+
+    Returns:
+        ``output_filter`` when given, else every available output not in ``opt_in`` (all of them
+        when that would leave none), sorted.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT (400) when ``output_filter`` names an output the signature lacks.
+    """
+    if output_filter is not None:
+        unknown = sorted(set(output_filter) - set(available))
+        if unknown:
+            raise invalid_argument(
+                f"'{OUTPUT_FILTER_KEY}' names unknown outputs {unknown}; the signature has {sorted(available)}"
+            )
+        return tuple(sorted(output_filter))
+    default = sorted(set(available) - set(opt_in))
+    return tuple(default or sorted(available))
 
 
 def _is_b64(value: object) -> bool:
@@ -143,9 +209,12 @@ def _named_values(value: object, specs: Mapping[str, InputSpec], where: str) -> 
     return {names[0]: value}
 
 
-def _rows_to_columns(instances: object, specs: Mapping[str, InputSpec]) -> dict[str, list]:
+def _rows_to_columns(
+    instances: object, specs: Mapping[str, InputSpec], checker: LimitChecker
+) -> dict[str, list]:
     if not isinstance(instances, list) or not instances:
         raise invalid_argument(f"'{ROW_KEY}' must be a non-empty list with one entry per example")
+    checker.check_rows(len(instances), f"'{ROW_KEY}'")
     columns: dict[str, list] = {name: [] for name in specs}
     for index, instance in enumerate(instances):
         for name, value in _named_values(instance, specs, where=f"'{ROW_KEY}'[{index}]").items():
@@ -153,10 +222,20 @@ def _rows_to_columns(instances: object, specs: Mapping[str, InputSpec]) -> dict[
     return columns
 
 
-def _to_tensor(value: object, spec: InputSpec, name: str) -> np.ndarray:
+def _to_tensor(value: object, spec: InputSpec, name: str, checker: LimitChecker) -> np.ndarray:
+    claimed = nested_shape(value)  # checked against the limits before any tensor is built
+    if len(claimed) > MAX_INPUT_RANK:
+        raise invalid_argument(
+            f"input '{name}' is nested {len(claimed)} lists deep; at most {MAX_INPUT_RANK}"
+        )
+    if claimed:
+        checker.check_rows(claimed[0], f"input '{name}'")
     if spec.dtype == STRING_DTYPE:
-        array = _string_tensor(value, name)
+        array = _string_tensor(value, name, max_rank=len(claimed))
+        for index, item in enumerate(array.reshape(-1)):
+            checker.check_encoded(item, name, index)
     else:
+        checker.check_numeric(claimed, name)
         array = _numeric_tensor(value, np.dtype(spec.dtype), name)
     _check_shape(array.shape, spec.shape, name)
     return array
@@ -186,18 +265,25 @@ def _describe(array: np.ndarray) -> str:
     )
 
 
-def _string_tensor(value: object, name: str) -> np.ndarray:
-    """Nested lists of strings / ``{"b64": ...}`` -> object array of bytes (NUL bytes preserved)."""
+def _string_tensor(value: object, name: str, max_rank: int) -> np.ndarray:
+    """Nested lists of strings / ``{"b64": ...}`` -> object array of bytes (NUL bytes preserved).
+
+    Lists nested deeper than ``max_rank`` are refused (ragged), which also bounds the recursion.
+    """
     flat: list[bytes] = []
-    shape = _collect_strings(value, flat, name)
+    shape = _collect_strings(value, flat, name, max_rank)
     array = np.empty(len(flat), dtype=object)
     array[:] = flat
     return array.reshape(shape)
 
 
-def _collect_strings(value: object, flat: list[bytes], name: str) -> tuple[int, ...]:
+def _collect_strings(value: object, flat: list[bytes], name: str, depth_left: int) -> tuple[int, ...]:
     if isinstance(value, list):
-        shapes = {_collect_strings(item, flat, name) for item in value}
+        if depth_left <= 0:
+            raise invalid_argument(
+                f"input '{name}': ragged nested list (nested deeper than its first element)"
+            )
+        shapes = {_collect_strings(item, flat, name, depth_left - 1) for item in value}
         if len(shapes) > 1:
             raise invalid_argument(f"input '{name}': ragged nested list (element shapes {sorted(shapes)})")
         return (len(value), *(shapes.pop() if shapes else ()))

@@ -16,24 +16,38 @@ path components (``..``) are refused with 404 before the lookup. Unknown paths u
 ``Malformed request``; other unknown paths get 404. Every error body is ``{"error": "..."}``.
 
 Model calls, JSON decoding and encoding run on a worker pool, off the event loop.
+
+Predict requests are bounded before the model runs (``ApiOptions``): the body must arrive within
+``body_timeout_s`` (408, connection closed) and be at most ``max_body_bytes`` (413); rows and
+pixels are checked against ``limits`` while decoding (413, see ``request_limits``). A client that
+disconnects before its answer is sent is logged with status 499 (TF Serving's ``CANCELLED``), not
+as a server error, and a request whose client is gone is not run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from serving import api_schema
 from serving.access_log import STATE_ERROR_CODE, STATE_MODEL, STATE_VERSION, AccessLogMiddleware
 from serving.batching import InferenceRunner
-from serving.errors import PAYLOAD_TOO_LARGE, ServingError, invalid_argument, not_found
+from serving.errors import (
+    PAYLOAD_TOO_LARGE,
+    REQUEST_TIMEOUT,
+    ServingError,
+    invalid_argument,
+    not_found,
+)
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.model_config import is_valid_model_name
 from serving.model_registry import ModelRegistry
@@ -43,8 +57,10 @@ from serving.request_codec import (
     dumps,
     encode_predict_response,
     parse_json_body,
+    select_outputs,
     signature_name_of,
 )
+from serving.request_limits import RequestLimits
 from serving.servable import Servable
 
 JSON_MEDIA_TYPE = "application/json"
@@ -67,6 +83,38 @@ _ERROR_RESPONSES = {
     400: {"model": api_schema.ErrorResponse, "description": "Malformed request (INVALID_ARGUMENT)."},
     404: {"model": api_schema.ErrorResponse, "description": "Unknown model, version or label (NOT_FOUND)."},
 }
+_PREDICT_ERROR_RESPONSES = {
+    408: {
+        "model": api_schema.ErrorResponse,
+        "description": "Body not received within --request_body_timeout_seconds.",
+    },
+    413: {
+        "model": api_schema.ErrorResponse,
+        "description": "Body larger than --max_body_bytes, or more rows or pixels than "
+        "--max_rows_per_request, --max_pixels_per_image or --max_pixels_per_request.",
+    },
+}
+# Headers of the 408 to a body that did not arrive in time: the rest of it is not waited for.
+_CLOSE_HEADERS = {"Connection": "close"}
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """Bounds and defaults of predict requests (server flags of the same names).
+
+    Attributes:
+        max_body_bytes: Largest accepted body; larger ones get 413 (``--max_body_bytes``).
+        body_timeout_s: Seconds to receive the whole body after the headers; slower clients get 408
+            and the connection is closed (``--request_body_timeout_seconds``).
+        limits: Rows and pixels per request (``--max_rows_per_request`` and the pixel limits).
+        opt_in_outputs: Outputs computed only when a request names them in ``output_filter``
+            (``--opt_in_outputs``, default ``depth_full``).
+    """
+
+    max_body_bytes: int = 64 * 1024 * 1024
+    body_timeout_s: float = 30.0
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    opt_in_outputs: Collection[str] = ("depth_full",)
 
 
 class _SegmentConvertor(Convertor):
@@ -107,28 +155,46 @@ def _selector(request: Request) -> tuple[str, int | None, str | None]:
     return name, version, params.get("label")
 
 
-async def _read_body(request: Request, max_body_bytes: int) -> bytes:
-    """The request body, refusing more than ``max_body_bytes`` (declared or streamed) with 413."""
+def _cancelled(when: str) -> ServingError:
+    return ServingError("CANCELLED", f"Client disconnected {when}")
+
+
+async def _read_body(request: Request, options: ApiOptions) -> bytes:
+    """The request body, refusing more than ``max_body_bytes`` (declared or streamed) with 413 and a
+    body not complete within ``body_timeout_s`` with 408."""
     too_large = ServingError(
         PAYLOAD_TOO_LARGE,
-        f"Request body exceeds the server's limit of {max_body_bytes} bytes (--max_body_bytes)",
+        f"Request body exceeds the server's limit of {options.max_body_bytes} bytes (--max_body_bytes)",
     )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body_bytes:
+    if declared.isdigit() and int(declared) > options.max_body_bytes:
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(options.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > options.max_body_bytes:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError as error:
+        raise ServingError(
+            REQUEST_TIMEOUT,
+            f"Request body not received within {options.body_timeout_s:g} s "
+            f"(--request_body_timeout_seconds); got {size} bytes",
+        ) from error
+    except ClientDisconnect as error:
+        raise _cancelled(f"after sending {size} bytes of the request body") from error
     return b"".join(chunks)
 
 
-def _decode(body: bytes, servable: Servable) -> PredictRequest:
+def _decode(body: bytes, servable: Servable, options: ApiOptions) -> tuple[PredictRequest, tuple[str, ...]]:
+    """The decoded request and the outputs to compute for it."""
     payload = parse_json_body(body)
     signature = servable.signature(signature_name_of(payload))
-    return decode_predict_request(payload, signature.input_specs)
+    decoded = decode_predict_request(payload, signature.input_specs, options.limits)
+    outputs = select_outputs(signature.output_names, decoded.output_filter, options.opt_in_outputs)
+    return decoded, outputs
 
 
 def _path_parameters(names: tuple[str, ...]) -> list[dict]:
@@ -149,7 +215,7 @@ def create_app(
     runner: InferenceRunner,
     metrics: Metrics,
     executor: Executor,
-    max_body_bytes: int,
+    options: ApiOptions,
     on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Builds the REST app.
@@ -159,7 +225,7 @@ def create_app(
         runner: Runs signature calls (with or without batching).
         metrics: Request and batching metrics.
         executor: Worker pool for JSON decoding/encoding.
-        max_body_bytes: Largest accepted predict body; larger ones get 413.
+        options: Predict request bounds and default outputs.
         on_shutdown: Called once the server has stopped accepting requests and running ones
             have finished (graceful shutdown).
 
@@ -192,21 +258,25 @@ def create_app(
 
     async def predict(request: Request) -> Response:
         name, version, label = _selector(request)
-        body = await _read_body(request, max_body_bytes)
+        body = await _read_body(request, options)
         servable = registry.resolve(name, version, label)
         setattr(request.state, STATE_VERSION, str(servable.version))
         loop = asyncio.get_running_loop()
-        decoded = await loop.run_in_executor(executor, _decode, body, servable)
-        outputs = await runner.run(servable, decoded.signature_name, decoded.inputs)
+        decoded, output_names = await loop.run_in_executor(executor, _decode, body, servable, options)
+        if await request.is_disconnected():
+            raise _cancelled("before the model ran")
+        outputs = await runner.run(servable, decoded.signature_name, decoded.inputs, output_names)
         content = await loop.run_in_executor(
             executor, lambda: dumps(encode_predict_response(outputs, decoded.row_format))
         )
+        if await request.is_disconnected():
+            raise _cancelled("before the response was sent")
         return Response(content=content, media_type=JSON_MEDIA_TYPE)
 
     predict_body = {
         "requestBody": {
             "required": True,
-            "content": {JSON_MEDIA_TYPE: {"schema": api_schema.PredictRequest.model_json_schema()}},
+            "content": {JSON_MEDIA_TYPE: {"schema": api_schema.PREDICT_REQUEST_SCHEMA}},
         }
     }
     for suffix, names in SELECTORS.items():
@@ -236,7 +306,7 @@ def create_app(
             responses={
                 200: {"model": api_schema.PredictResponse},
                 **_ERROR_RESPONSES,
-                413: {"model": api_schema.ErrorResponse, "description": "Body larger than --max_body_bytes."},
+                **_PREDICT_ERROR_RESPONSES,
             },
             openapi_extra={**parameters, **predict_body},
         )
@@ -250,7 +320,10 @@ def create_app(
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, error: ServingError) -> Response:
         setattr(request.state, STATE_ERROR_CODE, error.code)
-        return _error_response(error.http_status, error.message)
+        response = _error_response(error.http_status, error.message)
+        if error.code == REQUEST_TIMEOUT:
+            response.headers.update(_CLOSE_HEADERS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:

@@ -7,12 +7,19 @@ A model base path holds one directory per integer version (TF Serving's layout):
 
 Loading uses only ``tf.saved_model.load``; nothing of the project's model code is imported, so
 any SavedModel with the same signatures is served the same way.
+
+A request may ask for a subset of a signature's outputs (``output_filter``). The signature is then
+called inside a ``tf.function`` that returns only those outputs; TensorFlow inlines the signature
+and prunes the ops no requested output depends on, so an unrequested output (e.g. ``depth_full``,
+[N, H, W] at the input size) is never computed -- as TF Serving's session run fetches only the
+requested tensors.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +134,29 @@ class Signature:
         function: The concrete function; takes the inputs as keyword tensors.
         input_specs: Input name -> accepted dtype and shape.
         tf_dtypes: Input name -> ``tf.DType`` used to build the input tensors.
+        output_names: The outputs the function returns, sorted.
     """
 
     name: str
     function: object
     input_specs: Mapping[str, InputSpec]
     tf_dtypes: Mapping[str, tf.DType]
+    output_names: tuple[str, ...]
+
+
+def _output_subset_function(function, output_names: Sequence[str]):
+    """A callable like ``function`` (keyword tensors in) that computes and returns only ``output_names``."""
+    specs = function.structured_input_signature[1]
+    input_names = sorted(specs)
+
+    def call(*tensors):
+        outputs = function(**dict(zip(input_names, tensors, strict=True)))
+        return {name: outputs[name] for name in output_names}
+
+    concrete = tf.function(
+        call, input_signature=[specs[name] for name in input_names]
+    ).get_concrete_function()
+    return lambda **tensors: concrete(*(tensors[name] for name in input_names))
 
 
 def op_error_message(error: tf.errors.OpError) -> str:
@@ -168,7 +192,10 @@ class Servable:
                 function=function,
                 input_specs={input_name: _input_spec(spec) for input_name, spec in specs.items()},
                 tf_dtypes={input_name: spec.dtype for input_name, spec in specs.items()},
+                output_names=tuple(sorted(function.structured_outputs)),
             )
+        self._subset_functions: dict[tuple[str, tuple[str, ...]], object] = {}
+        self._subset_lock = threading.Lock()
 
     def signature(self, name: str) -> Signature:
         """The runnable signature ``name``.
@@ -182,12 +209,35 @@ class Servable:
             )
         return self.signatures[name]
 
-    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _function(self, signature: Signature, output_names: Sequence[str] | None):
+        """The signature's function, or one computing only ``output_names`` (traced once, cached)."""
+        wanted = tuple(sorted(output_names)) if output_names is not None else signature.output_names
+        unknown = sorted(set(wanted) - set(signature.output_names))
+        if unknown:
+            raise invalid_argument(
+                f"signature {signature.name!r} has no outputs {unknown}; it has {list(signature.output_names)}"
+            )
+        if wanted == signature.output_names:
+            return signature.function
+        key = (signature.name, wanted)
+        with self._subset_lock:
+            if key not in self._subset_functions:
+                self._subset_functions[key] = _output_subset_function(signature.function, wanted)
+            return self._subset_functions[key]
+
+    def run(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_names: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Runs a signature (blocking; call it off the event loop).
 
         Args:
             signature_name: The signature key.
             inputs: Input name -> tensor matching the signature (see ``request_codec``).
+            output_names: The outputs to compute and return (default: all); the others are not
+                computed.
 
         Returns:
             Output name -> numpy array (for our depth signatures ``depth`` [N, h, w] metres,
@@ -198,11 +248,12 @@ class Servable:
                 undecodable image bytes) and its message without graph-location noise.
         """
         signature = self.signature(signature_name)
+        function = self._function(signature, output_names)
         tensors = {
             name: tf.constant(value, dtype=signature.tf_dtypes[name]) for name, value in inputs.items()
         }
         try:
-            outputs = signature.function(**tensors)
+            outputs = function(**tensors)
         except tf.errors.OpError as error:
             raise ServingError(
                 _CODE_BY_TF_ERROR.get(error.error_code, "UNKNOWN"), op_error_message(error)

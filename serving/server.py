@@ -8,8 +8,12 @@ Flags use TF Serving's ``tensorflow_model_server`` names and defaults::
 
 Differences from TF Serving: REST only (no gRPC ``--port``); ``--host`` picks the bind address
 (default 127.0.0.1, TF Serving binds all interfaces); batching is configured with
-``--max_batch_size``/``--batch_timeout_ms`` instead of ``--batching_parameters_file``;
-``--max_body_bytes`` limits request bodies (TF Serving has no limit); the model config file is
+``--max_batch_size``/``--batch_timeout_ms`` instead of ``--batching_parameters_file``; requests are
+bounded (TF Serving has none of these): ``--max_body_bytes``, ``--max_rows_per_request``,
+``--max_pixels_per_image``, ``--max_pixels_per_request`` (413), ``--request_header_timeout_seconds``
+and ``--request_body_timeout_seconds`` (408, connection closed), ``--max_connections`` (503),
+``--keep_alive_timeout_seconds``; outputs listed in ``--opt_in_outputs`` (default ``depth_full``)
+are computed only for requests naming them in ``output_filter``; the model config file is
 read once at start (no ``--model_config_file_poll_wait_seconds``). SIGTERM/SIGINT stop accepting
 connections, let running requests finish (up to ``GRACEFUL_SHUTDOWN_S``), stop polling, and then
 the process ends with that signal's status (uvicorn re-raises it), e.g. 143 / -15 for SIGTERM.
@@ -18,6 +22,7 @@ the process ends with that signal's status (uvicorn re-raises it), e.g. 143 / -1
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -28,16 +33,18 @@ import uvicorn
 
 from serving.access_log import ACCESS_LOGGER
 from serving.batching import BatchingOptions, InferenceRunner
+from serving.connection_guard import ConnectionLimits, GuardedH11Protocol
 from serving.metrics import Metrics
 from serving.model_config import ModelConfig, ModelConfigError, is_valid_model_name, load_model_config
 from serving.model_registry import ModelRegistry
-from serving.rest_api import create_app
+from serving.request_limits import RequestLimits
+from serving.rest_api import ApiOptions, create_app
 
 DEFAULT_REST_API_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MODEL_NAME = "default"  # TF Serving's --model_name default
 DEFAULT_POLL_WAIT_S = 1.0
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0  # uvicorn's default
 WORKER_THREADS = max(4, os.cpu_count() or 1)
 GRACEFUL_SHUTDOWN_S = 30
 SHUTDOWN_MESSAGE = "Model server stopped: polling ended, worker pool drained"
@@ -61,6 +68,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names ("" for none)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,11 +113,65 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_POLL_WAIT_S,
         help="Seconds between scans for new/removed versions (0 disables polling).",
     )
-    parser.add_argument(
+    limits = parser.add_argument_group("request limits (HTTP 413 when exceeded, 408/503 for connections)")
+    limits.add_argument(
         "--max_body_bytes",
         type=_positive_int,
-        default=DEFAULT_MAX_BODY_BYTES,
-        help="Largest request body; larger get HTTP 413.",
+        default=ApiOptions.max_body_bytes,
+        help=f"Largest request body (default {ApiOptions.max_body_bytes}); larger get HTTP 413.",
+    )
+    limits.add_argument(
+        "--max_rows_per_request",
+        type=_positive_int,
+        default=RequestLimits.max_rows_per_request,
+        help=f"Most examples (batch rows) in one predict request (default {RequestLimits.max_rows_per_request}).",
+    )
+    limits.add_argument(
+        "--max_pixels_per_image",
+        type=_positive_int,
+        default=RequestLimits.max_pixels_per_image,
+        help="Most pixels in one example, read from an encoded image's header before it is decoded, "
+        f"or H*W of an [N, H, W, C] float input (default {RequestLimits.max_pixels_per_image} = 4096x4096).",
+    )
+    limits.add_argument(
+        "--max_pixels_per_request",
+        type=_positive_int,
+        default=RequestLimits.max_pixels_per_request,
+        help=f"Most pixels of all examples of one request (default {RequestLimits.max_pixels_per_request}).",
+    )
+    limits.add_argument(
+        "--max_connections",
+        type=_positive_int,
+        default=ConnectionLimits.max_connections,
+        help=f"Open connections served at once; requests on further ones get HTTP 503 "
+        f"(default {ConnectionLimits.max_connections}).",
+    )
+    limits.add_argument(
+        "--request_header_timeout_seconds",
+        type=_positive_float,
+        default=ConnectionLimits.header_timeout_s,
+        help="Seconds a connection may take to send a request's headers, from connecting or from the "
+        f"previous response; then it is closed (default {ConnectionLimits.header_timeout_s:g}).",
+    )
+    limits.add_argument(
+        "--request_body_timeout_seconds",
+        type=_positive_float,
+        default=ApiOptions.body_timeout_s,
+        help="Seconds to receive a predict body after its headers; then HTTP 408 and the connection "
+        f"is closed (default {ApiOptions.body_timeout_s:g}).",
+    )
+    limits.add_argument(
+        "--keep_alive_timeout_seconds",
+        type=_positive_float,
+        default=DEFAULT_KEEP_ALIVE_TIMEOUT_S,
+        help=f"Seconds an idle keep-alive connection stays open (default {DEFAULT_KEEP_ALIVE_TIMEOUT_S:g}).",
+    )
+    parser.add_argument(
+        "--opt_in_outputs",
+        type=_name_list,
+        default=ApiOptions.opt_in_outputs,
+        help="Comma-separated outputs computed and returned only when a predict request names them in "
+        f"'output_filter' (default {','.join(ApiOptions.opt_in_outputs)}; '' for none).",
     )
     parser.add_argument(
         "--enable_batching",
@@ -179,7 +252,16 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%s", SHUTDOWN_MESSAGE)
 
     runner = InferenceRunner(executor, metrics, batching)
-    app = create_app(registry, runner, metrics, executor, args.max_body_bytes, on_shutdown=shutdown)
+    options = ApiOptions(
+        max_body_bytes=args.max_body_bytes,
+        body_timeout_s=args.request_body_timeout_seconds,
+        limits=RequestLimits(
+            args.max_rows_per_request, args.max_pixels_per_image, args.max_pixels_per_request
+        ),
+        opt_in_outputs=args.opt_in_outputs,
+    )
+    connection_limits = ConnectionLimits(args.max_connections, args.request_header_timeout_seconds)
+    app = create_app(registry, runner, metrics, executor, options, on_shutdown=shutdown)
     logger.info(
         "Serving %s on http://%s:%d (batching: %s)",
         ", ".join(registry.model_names()),
@@ -192,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.rest_api_port,
         access_log=False,
+        http=functools.partial(GuardedH11Protocol, limits=connection_limits),
+        timeout_keep_alive=args.keep_alive_timeout_seconds,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         log_config=None,
     )

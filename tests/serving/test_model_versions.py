@@ -1,4 +1,5 @@
-"""Hot version changes: a new version directory is served without a restart, a removed one is unloaded."""
+"""Hot version changes: a new version directory is served without a restart, a removed one is unloaded,
+and one that appears before its copy has finished is served once it is complete."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ pytestmark = pytest.mark.e2e
 MODEL = "depth"
 POLL_WAIT_S = 0.3
 CHANGE_TIMEOUT_S = 30
+# TF Serving (and this server before) gave up on a version after this many failed loads.
+OLD_LOAD_ATTEMPTS = 6
 TIMEOUT_S = 30
+# TF Serving (and this server before) gave up on a version after this many failed loads.
+OLD_LOAD_ATTEMPTS = 6
 BLACK_IMAGE = np.zeros((1, 4, 4, 3)).tolist()
 
 
@@ -79,3 +84,23 @@ def test_removed_version_is_unloaded(versioned_server):
     assert _black_depth(server, f"/v1/models/{MODEL}/versions/2:predict")[0] == 404
     assert _black_depth(server) == (200, 1.0)
     assert "Unloaded servable version {name: depth version: 2}" in server.log_text()
+
+
+def test_partially_copied_version_is_loaded_once_complete(versioned_server, standin_versions):
+    server, base_path = versioned_server
+    source, partial = standin_versions[3], base_path / "3"
+    partial.mkdir()
+    shutil.copy2(source / "saved_model.pb", partial / "saved_model.pb")  # variables/ not copied yet
+    _wait_for(lambda: _states(server).get("3") == "END", server)
+    time.sleep(2 * OLD_LOAD_ATTEMPTS * POLL_WAIT_S)  # longer than the old retry budget
+    assert _black_depth(server) == (200, 1.0)  # the previous version is served meanwhile
+    for entry in source.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, partial / entry.name)
+        elif not (partial / entry.name).exists():
+            shutil.copy2(entry, partial / entry.name)
+    _wait_for(lambda: _states(server).get("3") == "AVAILABLE", server)
+    assert _black_depth(server) == (200, 3.0)
+    log = server.log_text()
+    assert log.count(f"ERROR serving.model_registry: Failed to load {partial}") == 1, log  # logged once
+    assert "Successfully loaded servable version {name: depth version: 3}" in log

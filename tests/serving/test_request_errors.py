@@ -126,6 +126,21 @@ BAD_BODIES = [
         "invalid model name",
     ),
     (
+        "json nested 5000 deep",
+        PREDICT,
+        b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        400,
+        "nested too deeply",
+    ),
+    ("5000-digit number", PREDICT, b'{"instances": [' + b"7" * 5000 + b"]}", 400, "4300 digits"),
+    (
+        "strings nested 900 deep",
+        PREDICT,
+        b'{"signature_name": "predict_image_bytes", "instances": ' + b"[" * 900 + b'"a"' + b"]" * 900 + b"}",
+        400,
+        "nested 900 lists deep",
+    ),
+    (
         "encoded slash",
         "/v1/models/..%2F..%2Fetc:predict",
         json.dumps({"instances": IMAGE}).encode(),

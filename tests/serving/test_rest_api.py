@@ -17,6 +17,7 @@ TIMEOUT_S = 30
 # float32 rounding; the tolerance only absorbs that.
 RTOL, ATOL = 1e-6, 1e-6
 OUTPUT_NAMES = {"depth", "log_depth", "depth_full"}
+ALL_OUTPUTS = sorted(OUTPUT_NAMES)
 
 
 def _images(seed: int, batch: int = 2, height: int = 12, width: int = 16) -> np.ndarray:
@@ -82,7 +83,7 @@ def test_model_metadata_mirrors_tf_serving(session_server):
 
 def test_predict_row_format_floats(session_server, reference_outputs):
     images = _images(seed=0)
-    body = _post(session_server, {"instances": images.tolist()})
+    body = _post(session_server, {"instances": images.tolist(), "output_filter": ALL_OUTPUTS})
     expected = reference_outputs(1, "serving_default", images=images)
     assert len(body["predictions"]) == len(images)
     for index, prediction in enumerate(body["predictions"]):
@@ -93,9 +94,18 @@ def test_predict_columnar_formats(session_server, reference_outputs):
     images = _images(seed=1, batch=1)
     expected = reference_outputs(1, "serving_default", images=images)
     named = _post(
-        session_server, {"signature_name": "serving_default", "inputs": {"images": images.tolist()}}
+        session_server,
+        {
+            "signature_name": "serving_default",
+            "inputs": {"images": images.tolist()},
+            "output_filter": ALL_OUTPUTS,
+        },
     )
-    bare = _post(session_server, {"inputs": images.tolist()}, path=f"/v1/models/{MODEL}/versions/1:predict")
+    bare = _post(
+        session_server,
+        {"inputs": images.tolist(), "output_filter": ALL_OUTPUTS},
+        path=f"/v1/models/{MODEL}/versions/1:predict",
+    )
     for body in (named, bare):
         _assert_outputs_close(body["outputs"], expected)
 
@@ -112,12 +122,20 @@ def test_predict_b64_images(session_server, reference_outputs, image_codec, imag
     encoded = [image_codec(rgb, image_format), image_codec(rgb[::-1].copy(), image_format)]
     instances = [{"b64": base64.b64encode(data).decode()} for data in encoded]
     expected = reference_outputs(1, "predict_image_bytes", image_bytes=encoded)
-    row = _post(session_server, {"signature_name": "predict_image_bytes", "instances": instances})
+    row = _post(
+        session_server,
+        {"signature_name": "predict_image_bytes", "instances": instances, "output_filter": ALL_OUTPUTS},
+    )
     for index, prediction in enumerate(row["predictions"]):
         _assert_outputs_close(prediction, {name: value[index] for name, value in expected.items()})
         assert np.shape(prediction["depth_full"]) == rgb.shape[:2]
     columnar = _post(
-        session_server, {"signature_name": "predict_image_bytes", "inputs": {"image_bytes": instances}}
+        session_server,
+        {
+            "signature_name": "predict_image_bytes",
+            "inputs": {"image_bytes": instances},
+            "output_filter": ALL_OUTPUTS,
+        },
     )
     _assert_outputs_close(columnar["outputs"], expected)
 
