@@ -3,12 +3,16 @@
 A preset file (``configs/*.yaml``) names only what differs from the defaults
 below; ``--set section.key=value`` overrides apply on top. Unknown keys and
 wrong types raise :class:`ConfigError` naming the key, the source (file or
-``--set``) and the expected type.
+``--set``) and the expected type. Once every override is applied, each section's
+``validate()`` checks the values (sizes > 0, fractions in [0, 1], depth ranges in
+order, ...; ``keras_depth.config_checks``); a value out of range raises
+:class:`ConfigError` the same way, so a bad config fails before any stage runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from keras_depth.config import (
     ModelConfig,
     OptimizerConfig,
 )
+from keras_depth.config_checks import ConfigValueError, check_not_empty
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS_DIR / "default.yaml"
@@ -46,11 +51,20 @@ class TrackingConfig:
             ``sqlite:///<output_dir>/mlflow.db``.
         experiment_name: Experiment that receives one run per pipeline execution.
         enabled: Turn tracking off entirely.
+        required: False (default): tracking is best-effort; an unreachable tracking server
+            at the start is replaced by the local SQLite store (with a warning), and a
+            failure while a stage logs only warns. True: the pipeline fails within
+            seconds, before any stage runs, when the tracking store cannot be reached.
     """
 
     tracking_uri: str = ""
     experiment_name: str = "keras-depth"
     enabled: bool = True
+    required: bool = False
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` for an empty experiment name."""
+        check_not_empty(self, "experiment_name")
 
 
 @dataclass
@@ -69,10 +83,24 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     mlflow: TrackingConfig = field(default_factory=TrackingConfig)
 
+    def validate(self) -> None:
+        """Checks across sections: the network input fits in the stored frames (crops need it)."""
+        for side in ("height", "width"):
+            size, stored = getattr(self.model, f"input_{side}"), getattr(self.ingest, f"storage_{side}")
+            if size > stored:
+                raise ConfigValueError(
+                    f"model.input_{side}",
+                    f"a value <= ingest.storage_{side} ({stored})",
+                    size,
+                    (f"ingest.storage_{side}",),
+                )
+
 
 def _type_name(tp: Any) -> str:
     if dataclasses.is_dataclass(tp):
         return f"mapping ({tp.__name__})"
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp)
 
 
@@ -85,6 +113,10 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         )
 
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise fail()
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise fail()
@@ -164,8 +196,59 @@ def _nest(path: list[str], value: Any) -> dict:
     return nested
 
 
+def key_source(keys: list[str], path: str | Path | None, overrides: list[str] | None) -> str:
+    """Where the values of ``keys`` (``["data.batch_size"]``) came from, as error messages name it.
+
+    Returns:
+        ``"--set <text>"`` for the last override that set one of ``keys`` or a section above it,
+        else the preset file's path (which also stands for the defaults it does not change).
+    """
+    paths = [re.sub(r"\[\d+\]", "", key).split(".") for key in keys]  # a list item is set by its list
+    for text in reversed(overrides or []):
+        override_key = text.split("=", 1)[0].strip().split(".")
+        if any(path[: len(override_key)] == override_key for path in paths):
+            return f"--set {text}"
+    return str(Path(path) if path is not None else DEFAULT_CONFIG)
+
+
+def _validate(section: Any, prefix: str, source: typing.Callable[[list[str]], str]) -> None:
+    """Runs ``validate()`` of ``section`` and of every section below it (innermost first).
+
+    Sections inside lists are checked by the section holding the list, which names them by index.
+
+    Raises:
+        ConfigError: ``<source>: key '<key>' expects <what>, got <value>`` for the first failed check.
+    """
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        if dataclasses.is_dataclass(value):
+            _validate(value, f"{prefix}{item.name}.", source)
+    validate = getattr(section, "validate", None)
+    if validate is None:
+        return
+    try:
+        validate()
+    except ConfigValueError as err:
+        key = f"{prefix}{err.field}"
+        related = [f"{prefix}{name}" for name in err.related]
+        raise ConfigError(
+            f"{source([key, *related])}: key '{key}' expects {err.expected}, got {err.value!r}"
+        ) from None
+
+
+def validate_config(config: PipelineConfig, path: str | Path | None, overrides: list[str] | None) -> None:
+    """Checks the values of a loaded config (see :func:`load_config`).
+
+    Raises:
+        ConfigError: naming the key, what it accepts and the ``--set`` or file that set it (the last
+            of these among the keys the check compared).
+    """
+
+    _validate(config, "", lambda keys: key_source(keys, path, overrides))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Loads a preset file and applies ``--set`` overrides.
+    """Loads a preset file, applies ``--set`` overrides and checks the values.
 
     Args:
         path: YAML preset; ``None`` loads ``configs/default.yaml``.
@@ -173,6 +256,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
     Returns:
         The resolved :class:`PipelineConfig`.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, a key is unknown, a value has the wrong type
+            or is out of range; the message names the file or ``--set`` and the key.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
     if not path.is_file():
@@ -188,6 +275,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for text in overrides or []:
         key_path, value = parse_override(text)
         config = _build(PipelineConfig, _nest(key_path, value), "", f"--set {text}", config)
+    validate_config(config, path, overrides)
     return config
 
 

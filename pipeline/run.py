@@ -7,6 +7,11 @@ stage's parameters, its inputs' fingerprints and the package version, so a
 rerun with nothing changed skips the stage (``--force`` reruns it). A stage
 writes into a temporary directory renamed into place when it completes.
 ``--stage X`` alone uses the newest completed upstream artifacts.
+
+Every config value is checked before any stage runs (exit status 2 and a
+one-line message naming the key and its file or --set). MLflow tracking is
+best-effort: an unreachable tracking server falls back to the local store
+(set mlflow.required=true to fail instead, exit status 1).
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import sys
 from pathlib import Path
 
 from pipeline.config import ConfigError, config_to_dict, load_config
+from pipeline.preflight import check_before_run
 from pipeline.runner import PipelineError, expand_stages, run_stages
 from pipeline.stages import STAGE_ORDER, default_registry
+from pipeline.tracking import TrackingUnavailable
 
 DEFAULT_OUTPUT_DIR = "runs"
 
@@ -43,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="YAML preset (default: configs/default.yaml); see configs/ for nyu_eigen2014, "
-        "kitti_eigen2014, smoke",
+        "kitti_eigen2014, real_samples, smoke",
     )
     parser.add_argument(
         "--set",
@@ -107,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("not implemented yet, not run: %s", ", ".join(missing))
         stages = [name for name in stages if name in implemented]
     try:
+        check_before_run(config, stages, args.output_dir, args.config, args.overrides)
         artifacts = run_stages(config, stages, args.output_dir, args.force, args.beam_args)
-    except (PipelineError, ConfigError, NotImplementedError) as err:
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    except (PipelineError, TrackingUnavailable, NotImplementedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     from pipeline.summary import format_summary

@@ -13,7 +13,7 @@ from components.base import Artifact, StageContext, StageDefinition
 from pipeline.artifacts import ArtifactStore, fingerprint
 from pipeline.config import PipelineConfig, save_config
 from pipeline.stages import STAGE_ORDER, default_registry
-from pipeline.tracking import pipeline_run
+from pipeline.tracking import close_orphaned_runs, pipeline_run
 from pipeline.version import package_version
 
 RESOLVED_CONFIG_FILE = "config.yaml"
@@ -97,8 +97,7 @@ def _execute(
     definition = plan.definition
     inputs = {name: artifact or upstream[name] for name, artifact in plan.inputs.items()}
     temp_dir = store.new_temp_dir(definition.name, plan.fingerprint)
-    work_dir = store.work_dir(definition.name, plan.fingerprint)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = store.claim_work_dir(definition.name, plan.fingerprint)
     started, start_time = time.monotonic(), _timestamp()
     log.info("%s: running (fingerprint %s) into %s", definition.name, plan.fingerprint, temp_dir)
     context = StageContext(
@@ -159,15 +158,25 @@ def run_stages(
     Returns:
         The artifact of every stage that ran or was reused, by name.
 
+    Before anything runs, what killed runs left in ``output_dir`` is cleaned up: their temporary and
+    stale work directories (:meth:`ArtifactStore.remove_stale`) and their MLflow runs left RUNNING
+    (:func:`pipeline.tracking.close_orphaned_runs`). Once the stages completed, work directories that
+    a completed stage superseded are removed too.
+
     Raises:
         PipelineError: a requested stage is not implemented or an upstream artifact is missing.
+        TrackingUnavailable: ``mlflow.required`` is true and the tracking store cannot be used.
     """
+    started = time.time()
     output_dir = Path(output_dir).resolve()
     registry = default_registry() if registry is None else registry
     missing = [name for name in stages if name not in registry]
     if missing:
         raise PipelineError(f"stage(s) not implemented yet: {', '.join(missing)}")
     store = ArtifactStore(output_dir)
+    for path in store.remove_stale(started):
+        log.info("removed %s, left by a run that was killed", path)
+    close_orphaned_runs(output_dir)
     plans = _plan(config, stages, store, registry, force)
     results: dict[str, Artifact] = {}
     to_run = [plan for plan in plans if plan.existing is None]
@@ -193,4 +202,6 @@ def run_stages(
             results[name] = _execute(
                 plan, config, store, output_dir, results, beam_args, tracking=run_id is not None
             )
+    for path in store.remove_stale(started):  # work directories older than what just completed
+        log.info("removed %s, superseded by a completed run", path)
     return results

@@ -37,7 +37,7 @@ def format_summary(config: PipelineConfig, artifacts: dict[str, Artifact], outpu
         f"  (or: mlflow ui --backend-store-uri {uri})",
         "",
         "Serve the model (TF Serving REST API on http://127.0.0.1:8501):",
-        f"  make serve OUTPUT_DIR={output_dir}",
+        f"  make serve OUTPUT_DIR={output_dir} MODEL_NAME={config.export.model_name}",
         "=" * 72,
     ]
     return "\n".join(lines)

@@ -1,22 +1,55 @@
-"""One MLflow run per pipeline execution; stages log into it with stage-prefixed keys."""
+"""One MLflow run per pipeline execution; stages log into it with stage-prefixed keys.
+
+Tracking is best-effort unless ``mlflow.required`` is true: an unreachable server at the start is
+replaced by the local SQLite store, and a failure while stages log only warns
+(``components.tracking``). During the run MLflow's HTTP client gives up after ``HTTP_LIMITS`` (a few
+seconds) instead of its default of minutes of retries.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from components import tracking
 from pipeline.config import PipelineConfig, config_to_dict, flatten
+from pipeline.open_runs import STATUS_KILLED, forget_open_run, orphaned_runs, record_open_run
 from pipeline.version import package_version
 
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlartifacts"
 MAX_PARAM_LENGTH = 6000
 RESOLVED_CONFIG_ARTIFACT = "config.yaml"
+STATUS_RUNNING = "RUNNING"
+# Seconds the start-up probe of an HTTP tracking server waits for an answer.
+PROBE_TIMEOUT_S = 3
+# MLflow's HTTP client settings during a pipeline run (its defaults retry for minutes): 2 retries with
+# 1 s backoff and a 10 s timeout per request. Variables already set in the environment win.
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+log = logging.getLogger("keras_depth.pipeline")
+
+
+class TrackingUnavailable(RuntimeError):
+    """``mlflow.required`` is true and the tracking store cannot be reached or used."""
+
+
+def local_store_uri(output_dir: Path) -> str:
+    """The SQLite store in ``output_dir`` (the default, and the fallback for an unreachable server)."""
+    return f"sqlite:///{Path(output_dir).resolve() / MLFLOW_DB}"
 
 
 def resolve_tracking_uri(config: PipelineConfig, output_dir: Path) -> str:
@@ -25,7 +58,7 @@ def resolve_tracking_uri(config: PipelineConfig, output_dir: Path) -> str:
         return config.mlflow.tracking_uri
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(output_dir).resolve() / MLFLOW_DB}"
+    return local_store_uri(output_dir)
 
 
 def git_commit() -> str:
@@ -47,7 +80,7 @@ def run_name(config: PipelineConfig) -> str:
     """A name that tells runs apart in the UI: preset, dataset, lambda, model size, time."""
     model = config.model
     return (
-        f"{config.preset}-{config.ingest.source}-lam{config.loss.lam:g}"
+        f"{config.preset}-{'+'.join(config.ingest.source_names())}-lam{config.loss.lam:g}"
         f"-w{model.width_multiplier:g}-{model.input_width}x{model.input_height}"
         f"-{time.strftime('%Y%m%d-%H%M%S')}"
     )
@@ -57,7 +90,7 @@ def run_tags(config: PipelineConfig, stages: list[str]) -> dict[str, str]:
     model = config.model
     return {
         "preset": config.preset,
-        "dataset": config.ingest.source,
+        "dataset": "+".join(config.ingest.source_names()),
         "lambda": f"{config.loss.lam:g}",
         "model_size": f"w{model.width_multiplier:g}-fc{model.fc_units}-{model.input_width}x{model.input_height}",
         "stages": ",".join(stages),
@@ -75,18 +108,130 @@ def run_params(config: PipelineConfig) -> dict[str, str]:
 
 @contextlib.contextmanager
 def pipeline_run(config: PipelineConfig, output_dir: Path, stages: list[str]) -> Iterator[str | None]:
-    """Starts the pipeline's MLflow run (yields its id) or yields None when tracking is disabled."""
+    """Runs the block inside the pipeline's MLflow run; yields its id, or None without tracking.
+
+    The HTTP limits of :data:`HTTP_LIMITS` apply inside the block (unless the environment sets them).
+    When the configured store cannot be reached (:func:`unreachable`) or the run cannot be started
+    there, ``mlflow.required: false`` warns and falls back to the local SQLite store (then to no
+    tracking); ``mlflow.required: true`` raises :class:`TrackingUnavailable` before the block runs.
+    The run is recorded in ``pipeline.open_runs`` until it has been ended, so that the next run can
+    close it if this process is killed; ending it is best-effort too.
+
+    Raises:
+        TrackingUnavailable: ``mlflow.required`` is true and the configured store cannot be used.
+    """
     if not config.mlflow.enabled:
         yield None
         return
-    uri = resolve_tracking_uri(config, output_dir)
-    with _tracking_uri(uri), _started_run(config, output_dir, uri, stages) as run_id:
-        yield run_id
+    with _http_limits(), _restored_tracking_uri():
+        started = _start_first_reachable(config, output_dir, stages)
+        if started is None:
+            yield None
+            return
+        uri, run_id = started
+        record_open_run(output_dir, run_id, uri)
+        tracking.reset()
+        status = STATUS_KILLED  # KeyboardInterrupt, SystemExit
+        try:
+            yield run_id
+            status = "FINISHED"
+        except Exception:
+            status = "FAILED"
+            raise
+        finally:
+            _end_run(output_dir, uri, run_id, status)
+
+
+def check_required_store(config: PipelineConfig, output_dir: Path) -> None:
+    """With ``mlflow.required``, fails within ``PROBE_TIMEOUT_S`` when an HTTP tracking server is silent.
+
+    Raises:
+        TrackingUnavailable: naming the URI and why.
+    """
+    if config.mlflow.enabled and config.mlflow.required:
+        uri = resolve_tracking_uri(config, output_dir)
+        reason = unreachable(uri)
+        if reason is not None:
+            raise _unavailable(uri, reason)
+
+
+def _unavailable(uri: str, reason: str) -> TrackingUnavailable:
+    return TrackingUnavailable(
+        f"MLflow tracking store {uri} cannot be used ({reason}) and mlflow.required is true"
+    )
+
+
+def unreachable(uri: str) -> str | None:
+    """Why an HTTP(S) tracking server does not answer within ``PROBE_TIMEOUT_S``, or None.
+
+    Any HTTP response (even an error status) counts as an answer; other stores (SQLite, files) are
+    not probed (None): starting the run tells.
+    """
+    if urllib.parse.urlsplit(uri).scheme not in ("http", "https"):
+        return None
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as err:
+        return str(err.reason)
+    except (OSError, ValueError) as err:  # timeouts, malformed URLs
+        return tracking.first_line(err)
+    return None
+
+
+def close_orphaned_runs(output_dir: Path) -> list[str]:
+    """Ends the MLflow runs that exited processes left RUNNING (``pipeline.open_runs``).
+
+    A run whose store cannot be reached now keeps its marker and is tried again next time.
+
+    Returns:
+        The ids of the runs whose markers were settled (closed now, or found already closed).
+    """
+    settled = []
+    for record in orphaned_runs(output_dir):
+        run_id, uri = record["run_id"], record["tracking_uri"]
+        try:
+            reason = unreachable(uri)
+            if reason is not None:
+                raise ConnectionError(reason)
+            from mlflow.tracking import MlflowClient  # only when a run was left open
+
+            with _http_limits():
+                client = MlflowClient(uri)
+                if client.get_run(run_id).info.status == STATUS_RUNNING:
+                    client.set_terminated(run_id, record.get("status", STATUS_KILLED))
+                    log.info(
+                        "closed MLflow run %s left running by exited process %s", run_id, record.get("owner")
+                    )
+        except Exception as err:  # cleanup of an old run must never stop this one
+            log.warning(
+                "could not close MLflow run %s at %s (%s); trying next time",
+                run_id,
+                uri,
+                tracking.first_line(err),
+            )
+            continue
+        forget_open_run(output_dir, run_id)
+        settled.append(run_id)
+    return settled
 
 
 @contextlib.contextmanager
-def _tracking_uri(uri: str) -> Iterator[None]:
-    """Points MLflow at ``uri`` for the block only.
+def _http_limits() -> Iterator[None]:
+    """Sets :data:`HTTP_LIMITS` in the environment for the block, where the environment does not."""
+    added = {name: value for name, value in HTTP_LIMITS.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def _restored_tracking_uri() -> Iterator[None]:
+    """Restores MLflow's tracking URI (and ``$MLFLOW_TRACKING_URI``) after the block.
 
     ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` to the environment; without the
     restore, a later pipeline run in the same process (or a child process) would inherit this run's store.
@@ -95,7 +240,6 @@ def _tracking_uri(uri: str) -> Iterator[None]:
 
     previous_env = os.environ.get("MLFLOW_TRACKING_URI")
     previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
@@ -106,10 +250,38 @@ def _tracking_uri(uri: str) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
-@contextlib.contextmanager
-def _started_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[str]) -> Iterator[str]:
-    """Creates the experiment if needed (artifacts of a SQLite store go to ``<output_dir>/mlartifacts``)
-    and runs the block inside a new run."""
+def _start_first_reachable(
+    config: PipelineConfig, output_dir: Path, stages: list[str]
+) -> tuple[str, str] | None:
+    """Starts the run in the configured store, else (not required) in the local one.
+
+    Returns:
+        ``(tracking URI, run id)``, or None when no store works (each failure was warned about).
+
+    Raises:
+        TrackingUnavailable: ``mlflow.required`` and the configured store cannot be used.
+    """
+    import mlflow
+
+    configured, local = resolve_tracking_uri(config, output_dir), local_store_uri(output_dir)
+    for uri in dict.fromkeys([configured, local]):
+        reason = unreachable(uri)
+        if reason is None:
+            mlflow.set_tracking_uri(uri)
+            try:
+                return uri, _start_run(config, output_dir, uri, stages)
+            except Exception as err:  # any store failure: fall back, or fail in one line
+                reason = tracking.first_line(err)
+        if config.mlflow.required:
+            raise _unavailable(uri, reason)
+        fallback = f"logging to {local} instead" if uri != local else "running without MLflow tracking"
+        log.warning("MLflow tracking store %s cannot be used (%s); %s", uri, reason, fallback)
+    return None
+
+
+def _start_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[str]) -> str:
+    """Creates the experiment if needed (artifacts of a SQLite store go to ``<output_dir>/mlartifacts``),
+    starts the run, logs the config; returns the run id (the run is ended again if logging fails)."""
     import mlflow
 
     experiment = mlflow.get_experiment_by_name(config.mlflow.experiment_name)
@@ -122,9 +294,27 @@ def _started_run(config: PipelineConfig, output_dir: Path, uri: str, stages: lis
         )
     else:
         experiment_id = experiment.experiment_id
-    with mlflow.start_run(
+    run = mlflow.start_run(
         experiment_id=experiment_id, run_name=run_name(config), tags=run_tags(config, stages)
-    ) as run:
+    )
+    try:
         mlflow.log_params(run_params(config))
         mlflow.log_dict(config_to_dict(config), RESOLVED_CONFIG_ARTIFACT)
-        yield run.info.run_id
+    except Exception:
+        with contextlib.suppress(Exception):
+            mlflow.end_run("FAILED")
+        raise
+    return run.info.run_id
+
+
+def _end_run(output_dir: Path, uri: str, run_id: str, status: str) -> None:
+    """Ends the run with ``status``; when the store is gone, records the status for the next run."""
+    import mlflow
+
+    try:
+        mlflow.end_run(status)
+    except Exception as err:  # the stages are done: never fail the pipeline here
+        log.warning("could not end MLflow run %s (%s); the next run will", run_id, tracking.first_line(err))
+        record_open_run(output_dir, run_id, uri, status)
+        return
+    forget_open_run(output_dir, run_id)

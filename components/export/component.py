@@ -3,8 +3,11 @@
 Always writes ``saved_model/`` (signatures in :mod:`.signatures`) and ``signatures.json`` (their
 inputs and outputs) into the artifact. When the evaluate artifact holds ``BLESSED``, the SavedModel
 is pushed to ``<serving_root>/<model_name>/<next version>/`` (:mod:`.push`); otherwise it is not, and
-the log says why. ``push.json`` records the outcome: ``pushed``, ``version``, ``path`` (null when not
-pushed) and ``reason`` (the blessing decision).
+the log says why. The push names the model by :func:`push_source` (its train fingerprint and the export
+settings that shape the SavedModel): when the highest served version already holds that model (a rerun
+after a crash between the push and the publish of this artifact, or ``--force``), it is reused, not
+pushed again. ``push.json`` records the outcome: ``pushed``, ``version``, ``path`` (null when not
+pushed), ``reused`` (the version already held this model) and ``reason`` (the blessing decision).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from components.evaluate.blessing import read_blessing
 from components.export.push import push_saved_model, resolve_serving_root
 from components.export.signatures import ServingGeometry, describe_signatures, write_saved_model
 from components.failpoints import failpoint
+from components.tracking import best_effort
 from keras_depth.saving import load_depth_model
 
 SAVED_MODEL_DIR = "saved_model"
@@ -58,6 +62,15 @@ def check_evaluated_model(train: Artifact, evaluate: Artifact) -> None:
         )
 
 
+def push_source(train: Artifact, upsample_to_input: bool) -> dict:
+    """The identity of the served model: its train artifact (fingerprint) and the SavedModel's outputs.
+
+    The evaluate artifact is not part of it: re-evaluating (say, new blessing thresholds) does not
+    change the model. The train fingerprint covers the dataset, the model config and the package version.
+    """
+    return {"train_fingerprint": train.fingerprint, "upsample_to_input": upsample_to_input}
+
+
 def run(ctx: StageContext) -> dict:
     """Exports the SavedModel and pushes it when the evaluated model is blessed.
 
@@ -87,14 +100,21 @@ def run(ctx: StageContext) -> dict:
     (ctx.output_dir / SIGNATURES_FILE).write_text(json.dumps(signatures, indent=2, sort_keys=True) + "\n")
     ctx.log.info("wrote SavedModel %s with signatures %s", saved_model, ", ".join(sorted(signatures)))
 
-    record = {"pushed": False, "version": None, "path": None, "reason": blessing.summary()}
+    record = {"pushed": False, "version": None, "path": None, "reused": False, "reason": blessing.summary()}
     if blessing.blessed:
         failpoint("export.before_push")
         pushed = push_saved_model(
-            saved_model, resolve_serving_root(ctx.config, ctx.run_root) / cfg.model_name
+            saved_model,
+            resolve_serving_root(ctx.config, ctx.run_root) / cfg.model_name,
+            source=push_source(ctx.inputs["train"], cfg.upsample_to_input),
         )
-        record.update(pushed=True, version=pushed.version, path=str(pushed.path))
-        ctx.log.info("pushed version %d to %s", pushed.version, pushed.path)
+        record.update(pushed=True, version=pushed.version, path=str(pushed.path), reused=pushed.reused)
+        if pushed.reused:
+            ctx.log.info(
+                "version %d at %s already serves this model; not pushed again", pushed.version, pushed.path
+            )
+        else:
+            ctx.log.info("pushed version %d to %s", pushed.version, pushed.path)
         failpoint("export.after_push")
     else:
         ctx.log.info("not pushed: %s", blessing.summary())
@@ -105,6 +125,7 @@ def run(ctx: StageContext) -> dict:
     return {"pushed": record["pushed"], "version": record["version"]}
 
 
+@best_effort
 def _log_to_mlflow(out: Path, record: dict) -> None:
     """The SavedModel as artifacts ``export/saved_model``, the signature and push records, the outcome."""
     import mlflow  # the runner has started the run; imported only when tracking is on

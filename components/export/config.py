@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keras_depth.config_checks import ConfigValueError
+
 
 @dataclass
 class ExportConfig:
@@ -18,3 +20,8 @@ class ExportConfig:
     model_name: str = "depth"
     serving_root: str = ""
     upsample_to_input: bool = True
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` unless ``model_name`` is one directory name."""
+        if self.model_name in ("", ".", "..") or "/" in self.model_name:
+            raise ConfigValueError("model_name", "one directory name (not empty, no '/')", self.model_name)

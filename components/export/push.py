@@ -6,13 +6,22 @@ SavedModel into a hidden staging directory inside ``<serving_root>/<model_name>/
 leading dot, which no server takes for a version) and then renames it to the next free integer.
 The rename is atomic on one file system, so a server polling the directory sees either no new
 version or a complete one.
+
+A push is idempotent for one model: the staging copy gets ``assets.extra/push_source.json`` (the
+``source`` the caller names the model by, e.g. its train fingerprint; TF Serving ignores
+``assets.extra``) before the rename, and a push whose source equals the highest version's reuses that
+version instead of adding a copy. So a rerun after a crash between the push and the end of the export
+stage (or a ``--force`` rerun) serves the same version. A model that is already served under an older
+version, with a newer one above it, is pushed again: pushing it means "serve this one now".
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +29,8 @@ DEFAULT_SERVING_DIR = "serving"
 STAGING_PREFIX = ".push-"
 # Attempts at claiming a version number when concurrent pushes race for the same one.
 MAX_PUSH_ATTEMPTS = 5
+# Inside a pushed version: which model it is (TF Serving loads nothing from assets.extra but warm-up data).
+PUSH_SOURCE_FILE = Path("assets.extra") / "push_source.json"
 
 
 @dataclass(frozen=True)
@@ -27,12 +38,14 @@ class PushResult:
     """Where a push went.
 
     Attributes:
-        version: The integer version directory created.
+        version: The integer version directory created, or reused.
         path: ``<serving_root>/<model_name>/<version>/``.
+        reused: True when the highest version already held this model and nothing was copied.
     """
 
     version: int
     path: Path
+    reused: bool = False
 
 
 def resolve_serving_root(config, run_root: str | Path) -> Path:
@@ -76,15 +89,29 @@ def latest_version_dir(model_dir: str | Path) -> Path | None:
     return Path(model_dir) / str(versions[-1]) if versions else None
 
 
-def push_saved_model(saved_model_dir: str | Path, model_dir: str | Path) -> PushResult:
+def read_push_source(version_dir: str | Path) -> dict | None:
+    """The ``source`` a version was pushed with, or None (pushed without one, or unreadable)."""
+    path = Path(version_dir) / PUSH_SOURCE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def push_saved_model(
+    saved_model_dir: str | Path, model_dir: str | Path, source: Mapping[str, object] | None = None
+) -> PushResult:
     """Copies a SavedModel to ``<model_dir>/<max existing version + 1>/`` atomically.
 
     Args:
         saved_model_dir: The SavedModel directory to publish (left unchanged).
         model_dir: ``<serving_root>/<model_name>/``; created when missing.
+        source: JSON-able identity of the model (e.g. ``{"train_fingerprint": ...}``), written to the
+            version's ``assets.extra/push_source.json``. When the highest version has the same source,
+            that version is returned (``reused``) and nothing is copied. None always pushes.
 
     Returns:
-        The version and directory created.
+        The version and directory created (or reused).
 
     Raises:
         FileNotFoundError: If ``saved_model_dir`` has no ``saved_model.pb``.
@@ -93,10 +120,17 @@ def push_saved_model(saved_model_dir: str | Path, model_dir: str | Path) -> Push
     saved_model_dir, model_dir = Path(saved_model_dir), Path(model_dir)
     if not (saved_model_dir / "saved_model.pb").is_file():
         raise FileNotFoundError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
+    source = None if source is None else json.loads(json.dumps(dict(source)))  # as read back from disk
+    latest = latest_version_dir(model_dir)
+    if source is not None and latest is not None and read_push_source(latest) == source:
+        return PushResult(version=int(latest.name), path=latest, reused=True)
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
         shutil.copytree(saved_model_dir, staging)
+        if source is not None:
+            (staging / PUSH_SOURCE_FILE).parent.mkdir(exist_ok=True)
+            (staging / PUSH_SOURCE_FILE).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
         for _ in range(MAX_PUSH_ATTEMPTS):
             versions = served_versions(model_dir)
             version = (versions[-1] if versions else 0) + 1

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+from keras_depth.config_checks import check_at_least
 
 
 @dataclass
@@ -28,7 +31,7 @@ class TrainConfig:
         seed: Seed for weight initialisation.
     """
 
-    strategy: str = "auto"
+    strategy: Literal["auto", "mirrored", "default", "multi_worker"] = "auto"
     devices: list[str] = field(default_factory=list)
     coarse_samples: int = 2_000_000
     fine_samples: int = 1_500_000
@@ -38,3 +41,8 @@ class TrainConfig:
     mixed_precision: bool = False
     xla: bool = False
     seed: int = 0
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_at_least(self, 1, "coarse_samples", "fine_samples", "steps_per_epoch")
+        check_at_least(self, 0, "validation_steps", "checkpoint_every_steps")

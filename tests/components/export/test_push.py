@@ -8,9 +8,11 @@ import pytest
 
 from components.export import push as push_module
 from components.export.push import (
+    PUSH_SOURCE_FILE,
     STAGING_PREFIX,
     latest_version_dir,
     push_saved_model,
+    read_push_source,
     resolve_serving_root,
     served_versions,
 )
@@ -48,6 +50,24 @@ def test_pushes_next_version_and_never_touches_existing_ones(tmp_path, saved_mod
     assert (second.path / "saved_model.pb").read_bytes() == b"graph-2"
     assert sorted(os.listdir(model_dir)) == ["1", "2"]  # no staging directory left behind
     assert latest_version_dir(model_dir) == model_dir / "2"
+
+
+def test_a_push_of_the_model_the_highest_version_holds_reuses_that_version(tmp_path, saved_model):
+    model_dir = tmp_path / "depth"
+    model_a, model_b = {"train_fingerprint": "a"}, {"train_fingerprint": "b"}
+    first = push_saved_model(saved_model, model_dir, source=model_a)
+    assert (first.version, first.reused) == (1, False)
+    assert read_push_source(first.path) == model_a
+    assert (first.path / PUSH_SOURCE_FILE).is_file()
+    again = push_saved_model(saved_model, model_dir, source=model_a)
+    assert (again.version, again.path, again.reused) == (1, first.path, True)
+    assert sorted(os.listdir(model_dir)) == ["1"]
+    assert push_saved_model(saved_model, model_dir, source=model_b).version == 2
+    # Model a is served again only by a new version above b.
+    assert push_saved_model(saved_model, model_dir, source=model_a).version == 3
+    # Without a source a push always adds a version (and records none).
+    unnamed = push_saved_model(saved_model, model_dir)
+    assert unnamed.version == 4 and read_push_source(unnamed.path) is None
 
 
 def test_versions_ignore_non_integer_and_staging_directories(tmp_path, saved_model):
