@@ -3,11 +3,14 @@
 Inputs: the ingest artifact (``train/`` and ``test/`` shards) and the train artifact (``coarse.keras``,
 ``fine.keras``). Outputs in the artifact directory:
 
-- ``metrics.json``: pixel-averaged metrics of ``baseline``, ``coarse``, ``coarse_fine`` (and ``served``
-  when compared), ``image_averaged`` (the same per predictor), ``num_images``, ``baseline_depth``
-  (metres), ``geometry`` (stored frame and network input sizes, read by the export stage),
-  ``served_model`` (version and path, when compared), ``examples`` and the blessing decision;
-- ``report.md``: the Markdown table in the paper's layout (see :mod:`.report`);
+- ``metrics.json``: pixel-pooled metrics of ``baseline``, ``coarse``, ``coarse_fine`` (and ``served``
+  when compared), ``image_averaged`` (the same per predictor), ``si_log_per_image`` (predictor -> the
+  paper's scale-invariant error: per image, then averaged over images), ``protocol`` (how the numbers
+  were computed: crop, depth range, ground-truth sizes scored, pixels scored, images scored on their
+  stored frame for lack of native depth), ``num_images``, ``baseline_depth`` (metres), ``geometry``
+  (stored frame and network input sizes, read by the export stage), ``served_model`` (version and
+  path, when compared), ``examples`` and the blessing decision;
+- ``report.md``: the Markdown tables in the paper's layout (see :mod:`.report`);
 - ``predictions.png``: the best, median and worst test images by coarse+fine abs_rel;
 - ``BLESSED`` or ``NOT_BLESSED`` (see :mod:`.blessing`).
 
@@ -26,25 +29,16 @@ import keras
 import tensorflow as tf
 
 from components.base import StageContext
+from components.evaluate.batches import IMAGE, evaluation_batches, frame_size
 from components.evaluate.blessing import decide_blessing, write_blessing
 from components.evaluate.config import EvaluateConfig
+from components.evaluate.predictors import Predictor, constant_predictor, keras_predictor, served_predictor
 from components.evaluate.report import check_paper_table, metrics_table, render_report
-from components.evaluate.scoring import (
-    DEPTH,
-    IMAGE,
-    Predictor,
-    constant_predictor,
-    evaluation_batches,
-    frame_size,
-    gather_examples,
-    keras_predictor,
-    pick_examples,
-    score_predictors,
-    served_predictor,
-)
+from components.evaluate.scoring import DEPTH, ScoringResult, gather_examples, pick_examples, score_predictors
 from components.export.push import latest_version_dir, resolve_serving_root
 from components.export.signatures import ServingGeometry
 from components.failpoints import failpoint
+from components.tracking import best_effort
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, TRAIN, split_pattern
 from keras_depth.saving import load_depth_model
@@ -91,7 +85,7 @@ def run(ctx: StageContext) -> dict:
     _, input_height, input_width, _ = fine.input_shape
     frame_height, frame_width = frame_size(test_pattern)
     geometry = ServingGeometry(frame_height, frame_width, input_height, input_width)
-    batches = evaluation_batches(test_pattern, cfg.batch_size, input_height, input_width, cfg.crop)
+    batches = evaluation_batches(test_pattern, cfg.batch_size, input_height, input_width)
 
     predictors = {
         BASELINE: constant_predictor(baseline_log_depth),
@@ -106,10 +100,19 @@ def run(ctx: StageContext) -> dict:
     if served_dir is not None:
         predictors[SERVED] = served_predictor(served_dir)
 
-    scores = score_predictors(batches, predictors, cfg.min_depth, cfg.max_depth, COARSE_FINE)
+    scores = score_predictors(batches, predictors, cfg.crop, cfg.min_depth, cfg.max_depth, COARSE_FINE)
+    if scores.images_without_native:
+        ctx.log.warning(
+            "%d of %d test records of %s have no native ground truth (ingested by an older version): "
+            "they are scored on their stored frame, not at native resolution; rerun ingest (--force) "
+            "for the paper's protocol",
+            scores.images_without_native,
+            scores.num_images,
+            ingest_dir,
+        )
     blessing = decide_blessing(
         scores.pixel[COARSE_FINE],
-        scores.pixel[BASELINE],
+        scores.pixel[BASELINE] if cfg.require_beats_baseline else None,
         cfg.min_delta1,
         cfg.max_abs_rel,
         scores.pixel.get(SERVED),
@@ -118,6 +121,8 @@ def run(ctx: StageContext) -> dict:
     results = {
         **scores.pixel,
         "image_averaged": scores.image,
+        "si_log_per_image": {name: values["si_log"] for name, values in scores.image.items()},
+        "protocol": _protocol(scores, cfg),
         "num_images": scores.num_images,
         "baseline_depth": math.exp(baseline_log_depth),
         "geometry": asdict(geometry),
@@ -131,23 +136,31 @@ def run(ctx: StageContext) -> dict:
     out = ctx.output_dir
     (out / METRICS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     failpoint("evaluate.scored")
-    (out / REPORT_FILE).write_text(
-        render_report(results, cfg.crop, (cfg.min_depth, cfg.max_depth), cfg.paper_table, blessing.summary())
-    )
+    (out / REPORT_FILE).write_text(render_report(results, cfg.paper_table, blessing.summary()))
     _save_examples_figure(out / PREDICTIONS_FILE, batches, examples, predictors, cfg)
     write_blessing(out, blessing)
 
     ctx.log.info(
-        "test split, %d images, pixel-averaged:\n%s",
+        "test split, %d images, pixel-pooled:\n%s",
         scores.num_images,
-        metrics_table(results, cfg.paper_table, results.get(SERVED)),
+        metrics_table(results, served=results.get(SERVED)),
     )
     ctx.log.info("%s", blessing.summary())
     if ctx.tracking:
-        _log_to_mlflow(
-            out, scores.pixel, scores.image, scores.num_images, blessing.summary(), blessing.blessed
-        )
+        _log_to_mlflow(out, scores, blessing.summary(), blessing.blessed)
     return {"num_images": scores.num_images, "blessed": blessing.blessed}
+
+
+def _protocol(scores: ScoringResult, cfg: EvaluateConfig) -> dict:
+    """How the numbers were computed, for ``metrics.json`` and the report."""
+    return {
+        "crop": cfg.crop,
+        "min_depth": cfg.min_depth,
+        "max_depth": cfg.max_depth,
+        "ground_truth_sizes": scores.ground_truth_sizes,
+        "images_without_native_depth": scores.images_without_native,
+        "num_pixels": scores.num_pixels,
+    }
 
 
 def _save_examples_figure(
@@ -160,35 +173,46 @@ def _save_examples_figure(
     """RGB | ground truth | coarse | coarse+fine for the best, median and worst examples."""
     indices = [index for _, index, _ in examples.values()]
     shown = {name: predictors[name] for name in FIGURE_COLUMNS}
-    rows = gather_examples(batches, indices, shown, cfg.min_depth, cfg.max_depth)
+    rows = gather_examples(batches, indices, shown, cfg.crop, cfg.min_depth, cfg.max_depth)
     save_depth_grid(
         path,
         {"ground truth": rows[DEPTH], **{title: rows[name] for name, title in FIGURE_COLUMNS.items()}},
         images=rows[IMAGE],
         row_labels=[f"{rank}, abs rel {abs_rel:.3f}\n{key}" for rank, (abs_rel, _, key) in examples.items()],
-        title="test examples by coarse+fine abs rel (evaluation crop, metres)",
+        title="test examples by coarse+fine abs rel (network input; native ground truth of its window, metres)",
     )
 
 
-def _log_to_mlflow(
-    out: Path, pixel: dict, image: dict, num_images: int, blessing_summary: str, blessed: bool
-) -> None:
-    """Metrics ``evaluate/<predictor>/<metric>`` (and ``evaluate/image_averaged/...``), files, decision."""
+@best_effort
+def _log_to_mlflow(out: Path, scores: ScoringResult, blessing_summary: str, blessed: bool) -> None:
+    """Logs metrics, files and the decision to the active MLflow run.
+
+    Metrics: ``evaluate/<predictor>/<metric>`` (pixel-pooled), ``evaluate/<predictor>/si_log_per_image``
+    (the paper's scale-invariant error), ``evaluate/image_averaged/<predictor>/<metric>``,
+    ``evaluate/num_images``, ``evaluate/num_pixels`` and ``evaluate/blessed``.
+    """
     import mlflow  # the runner has started the run; imported only when tracking is on
 
     metrics = {
         f"{MLFLOW_PREFIX}/{name}/{key}": value
-        for name, values in pixel.items()
+        for name, values in scores.pixel.items()
         for key, value in values.items()
     }
     metrics.update(
         {
+            f"{MLFLOW_PREFIX}/{name}/si_log_per_image": values["si_log"]
+            for name, values in scores.image.items()
+        }
+    )
+    metrics.update(
+        {
             f"{MLFLOW_PREFIX}/image_averaged/{name}/{key}": value
-            for name, values in image.items()
+            for name, values in scores.image.items()
             for key, value in values.items()
         }
     )
-    metrics[f"{MLFLOW_PREFIX}/num_images"] = num_images
+    metrics[f"{MLFLOW_PREFIX}/num_images"] = scores.num_images
+    metrics[f"{MLFLOW_PREFIX}/num_pixels"] = scores.num_pixels
     metrics[f"{MLFLOW_PREFIX}/blessed"] = int(blessed)
     mlflow.log_metrics(metrics)
     mlflow.set_tag(f"{MLFLOW_PREFIX}/blessing", blessing_summary)

@@ -4,6 +4,10 @@ Rows are the eight metrics (``keras_depth.metrics.METRIC_NAMES``); columns are t
 baseline, the coarse network alone and coarse+fine, then (for ``paper_table`` ``nyu`` or ``kitti``)
 the paper's numbers for the same columns. The paper's coarse network was ImageNet-pretrained; ours is
 trained from scratch, which the report says beside the table.
+
+The table beside the paper uses the paper's definitions (``PAPER_DEFINITIONS``): the scale-invariant
+error per image, then averaged; the other metrics pixel-pooled. The report also gives every metric
+pixel-pooled and image-averaged, and says in a paragraph how the numbers were computed.
 """
 
 from __future__ import annotations
@@ -80,6 +84,12 @@ PAPER_TABLES: dict[str, dict[str, dict[str, float]]] = {
 }
 PAPER_NAMES = {"nyu": "NYU Depth v2", "kitti": "KITTI"}
 MISSING = "–"
+PAPER_DEFINITIONS = (
+    "delta, abs rel, sq rel, RMSE and RMSE log are pixel-pooled over the test split (every valid pixel "
+    "weighs the same, as most reimplementations compute them); SI log is the paper's scale-invariant "
+    "error per image, sqrt(mean(d^2) - mean(d)^2) with d = log y - log y* and each image's own mean "
+    "removed, then averaged over images."
+)
 PRETRAINING_NOTE = (
     "The paper's coarse network starts from ImageNet-pretrained weights (coarse1-5); ours is trained "
     "from scratch (no weights can be downloaded), so its columns are not expected to match the paper's."
@@ -137,42 +147,87 @@ def metrics_table(
     return "\n".join(lines)
 
 
-def render_report(
-    results: Mapping, crop: str, depth_range: tuple[float, float], paper_table: str, blessing_summary: str
-) -> str:
-    """The whole ``report.md``.
+def paper_protocol_columns(results: Mapping) -> dict[str, dict[str, float]]:
+    """Our columns under the paper's definitions (``PAPER_DEFINITIONS``).
+
+    Args:
+        results: The contents of ``metrics.json``: pixel-pooled metrics per predictor and
+            ``si_log_per_image`` (predictor -> per-image scale-invariant error averaged over images).
+
+    Returns:
+        Predictor -> its pixel-pooled metrics with ``si_log`` replaced by the per-image value.
+    """
+    per_image = results["si_log_per_image"]
+    return {name: {**results[name], "si_log": value} for name, value in per_image.items()}
+
+
+def protocol_text(results: Mapping) -> str:
+    """One paragraph saying what was scored and how (resolution, window, crop, depth range, counts)."""
+    protocol, geometry = results["protocol"], results["geometry"]
+    num_images, without_native = results["num_images"], protocol["images_without_native_depth"]
+    depth_range = f"[{protocol['min_depth']:g}, {protocol['max_depth']:g}] m"
+    sizes = ", ".join(f"{size} for {count} images" for size, count in protocol["ground_truth_sizes"].items())
+    text = (
+        f"Test split: {num_images} images, {protocol['num_pixels']} ground-truth pixels scored. Ground "
+        f"truth is scored at its native resolution ({sizes}) and never resampled: each prediction (log "
+        f"depth) is bilinearly upsampled onto the native pixels of the window the networks see (the "
+        f"centre {geometry['input_height']}x{geometry['input_width']} crop of the "
+        f"{geometry['frame_height']}x{geometry['frame_width']} stored frame, mapped back through the "
+        f"ingest resize), exponentiated and clipped to {depth_range}. Scored pixels: ground truth in "
+        f"{depth_range} inside the evaluation crop `{protocol['crop']}`, applied in native coordinates. "
+        f"The mean baseline predicts {results['baseline_depth']:.3f} m everywhere (exp of the train "
+        f"split's mean log depth)."
+    )
+    if without_native:
+        text += (
+            f" **{without_native} of {num_images} images have no native ground truth** (ingested by an "
+            f"older version): they are scored on their stored frame (the sizes above), with the crop at "
+            f"that size; rerun ingest for the paper's protocol."
+        )
+    return text
+
+
+def render_report(results: Mapping, paper_table: str, blessing_summary: str) -> str:
+    """The whole ``report.md``: the protocol, then three tables.
+
+    1. our columns under the paper's definitions (``PAPER_DEFINITIONS``), beside the paper's;
+    2. every metric pixel-pooled (``si_log`` over all pixels of the split at once);
+    3. every metric image-averaged (mean of per-image metrics).
 
     Args:
         results: The contents of ``metrics.json`` (``baseline``, ``coarse``, ``coarse_fine``,
-            ``image_averaged``, ``num_images``, ``baseline_depth``, optionally ``served``).
-        crop: Evaluation crop name (``evaluate.crop``).
-        depth_range: (min_depth, max_depth) in metres scored and clipped to.
+            ``image_averaged``, ``si_log_per_image``, ``protocol``, ``geometry``, ``num_images``,
+            ``baseline_depth``, optionally ``served``).
         paper_table: ``""``, ``"nyu"`` or ``"kitti"``.
         blessing_summary: One line, the blessing decision and its reasons.
 
     Returns:
         Markdown text ending with a newline.
     """
-    min_depth, max_depth = depth_range
+    paper_columns = paper_protocol_columns(results)
+    image_averaged = results["image_averaged"]
     parts = [
         "# Depth evaluation (Eigen et al., NIPS 2014 protocol)",
         "",
-        f"Test split: {results['num_images']} images, scored at ground-truth resolution on the centre crop "
-        f"the networks see, evaluation crop `{crop}`, ground truth in [{min_depth:g}, {max_depth:g}] m, "
-        f"predictions clipped to that range. The mean baseline predicts "
-        f"{results['baseline_depth']:.3f} m everywhere (exp of the train split's mean log depth).",
+        protocol_text(results),
         "",
-        "## Pixel-averaged (every valid test pixel weighs the same)",
+        "## The paper's definitions",
         "",
-        metrics_table(results, paper_table, results.get("served")),
+        PAPER_DEFINITIONS,
+        "",
+        metrics_table(paper_columns, paper_table, paper_columns.get("served")),
         "",
     ]
     if paper_table:
         parts += [f"Paper columns: {PAPER_NAMES[paper_table]}. {PRETRAINING_NOTE}", ""]
     parts += [
+        "## Pixel-pooled (every valid test pixel weighs the same; SI log pooled over all pixels)",
+        "",
+        metrics_table(results, served=results.get("served")),
+        "",
         "## Image-averaged (mean of per-image metrics)",
         "",
-        metrics_table(results["image_averaged"], served=results["image_averaged"].get("served")),
+        metrics_table(image_averaged, served=image_averaged.get("served")),
         "",
         f"**Blessing:** {blessing_summary}",
         "",

@@ -128,6 +128,27 @@ def make_dataset(
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
+def read_examples(pattern: str | Sequence[str], parse_batch_size: int) -> tf.data.Dataset:
+    """Every decoded example of the shards, one per element, in a fixed order.
+
+    Args:
+        pattern: Glob, or list of globs, of gzip TFRecord shards.
+        parse_batch_size: Records parsed per ``tf.io.parse_example`` call.
+
+    Returns:
+        A dataset of the dicts of :func:`keras_depth.data.schema.decode_features` (stored ``image``
+        uint8 [H, W, 3] and ``depth`` [H, W, 1], ``key``, ``native_depth`` [native H, native W, 1]
+        metres and ``native_frame_box`` [4], ...), unbatched: examples may differ in size.
+
+    Raises:
+        FileNotFoundError: naming the pattern when no shard matches.
+    """
+    records = tf.data.TFRecordDataset(
+        list_shards(pattern), compression_type=COMPRESSION, num_parallel_reads=EVAL_PARALLEL_READS
+    )
+    return _parse_batches(records, parse_batch_size)
+
+
 def make_eval_dataset(pattern: str | Sequence[str], batch_size: int) -> tf.data.Dataset:
     """Full-resolution examples for scoring at the stored ground-truth resolution.
 
@@ -146,10 +167,7 @@ def make_eval_dataset(pattern: str | Sequence[str], batch_size: int) -> tf.data.
     Raises:
         FileNotFoundError: naming the pattern when no shard matches.
     """
-    records = tf.data.TFRecordDataset(
-        list_shards(pattern), compression_type=COMPRESSION, num_parallel_reads=EVAL_PARALLEL_READS
-    )
-    examples = _parse_batches(records, batch_size).map(
+    examples = read_examples(pattern, batch_size).map(
         lambda example: {
             "image": tf.cast(example["image"], tf.float32),
             "depth": example["depth"],

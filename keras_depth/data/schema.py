@@ -8,6 +8,15 @@ An example is a ``tf.train.Example`` with:
 - ``example/key``: stable unique id of the example (bytes, UTF-8).
 - ``example/source``: dataset name (bytes, UTF-8).
 - ``camera/intrinsics``: optional float list (fx, fy, cx, cy) in pixels of the stored image.
+- ``example/group``: optional group (scene, drive, room; bytes, UTF-8) that the split kept
+  together; absent or empty = the example is its own group. Lets readers check that no
+  group spans two splits.
+- ``depth_native/encoded``, ``depth_native/height``, ``depth_native/width``: optional (ingest writes
+  them for test records only), the source's depth before any resizing: raw little-endian float32
+  metres, row-major native height x width; 0 = invalid. Evaluation scores this ground truth.
+- ``depth_native/frame_box``: optional float list (top, left, bottom, right), where the stored frame
+  lies in the native depth map, in native pixel-edge coordinates (the native map spans
+  [0, height] x [0, width]); the storage resize maps edges linearly onto edges.
 """
 
 from __future__ import annotations
@@ -26,7 +35,13 @@ DEPTH_ENCODED = "depth/encoded"
 EXAMPLE_KEY = "example/key"
 EXAMPLE_SOURCE = "example/source"
 CAMERA_INTRINSICS = "camera/intrinsics"
+EXAMPLE_GROUP = "example/group"
 NUM_INTRINSICS = 4  # fx, fy, cx, cy
+DEPTH_NATIVE_ENCODED = "depth_native/encoded"
+DEPTH_NATIVE_HEIGHT = "depth_native/height"
+DEPTH_NATIVE_WIDTH = "depth_native/width"
+DEPTH_NATIVE_FRAME_BOX = "depth_native/frame_box"
+FRAME_BOX_SIZE = 4  # top, left, bottom, right
 
 FEATURE_SPEC = {
     IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -37,6 +52,13 @@ FEATURE_SPEC = {
     EXAMPLE_SOURCE: tf.io.FixedLenFeature([], tf.string),
     CAMERA_INTRINSICS: tf.io.FixedLenFeature(
         [NUM_INTRINSICS], tf.float32, default_value=[0.0] * NUM_INTRINSICS
+    ),
+    EXAMPLE_GROUP: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    DEPTH_NATIVE_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    DEPTH_NATIVE_HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    DEPTH_NATIVE_WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    DEPTH_NATIVE_FRAME_BOX: tf.io.FixedLenFeature(
+        [FRAME_BOX_SIZE], tf.float32, default_value=[0.0] * FRAME_BOX_SIZE
     ),
 }
 
@@ -51,6 +73,11 @@ class DepthExample:
         key: Stable unique id.
         source: Dataset name.
         intrinsics: (fx, fy, cx, cy) in pixels, or None when unknown.
+        group: The group the split kept together; "" = the example is its own group.
+        native_depth: float32 metres, shape (native height, native width), the source's depth before
+            any resizing (0 = invalid), or None (train and val records).
+        native_frame_box: (top, left, bottom, right) of the stored frame in ``native_depth``'s
+            pixel-edge coordinates; given exactly when ``native_depth`` is.
     """
 
     image: np.ndarray
@@ -58,6 +85,9 @@ class DepthExample:
     key: str
     source: str
     intrinsics: tuple[float, float, float, float] | None = None
+    group: str = ""
+    native_depth: np.ndarray | None = None
+    native_frame_box: tuple[float, float, float, float] | None = None
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
@@ -104,6 +134,9 @@ def encode_example(example: DepthExample) -> bytes:
         EXAMPLE_KEY: _bytes(example.key.encode("utf-8")),
         EXAMPLE_SOURCE: _bytes(example.source.encode("utf-8")),
     }
+    if example.group:
+        features[EXAMPLE_GROUP] = _bytes(example.group.encode("utf-8"))
+    features.update(_native_features(example))
     if example.intrinsics is not None:
         features[CAMERA_INTRINSICS] = tf.train.Feature(
             float_list=tf.train.FloatList(value=list(example.intrinsics))
@@ -111,12 +144,47 @@ def encode_example(example: DepthExample) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
+def _native_features(example: DepthExample) -> dict[str, tf.train.Feature]:
+    """The ``depth_native/*`` features of an example ({} without native depth).
+
+    Raises:
+        ValueError: naming the field when only one of ``native_depth`` and ``native_frame_box`` is
+            given, or either is not as documented.
+    """
+    native, box = example.native_depth, example.native_frame_box
+    if native is None and box is None:
+        return {}
+    if native is None or box is None:
+        raise ValueError(f"{example.key}: native_depth and native_frame_box must be given together")
+    if native.ndim != 2 or not np.issubdtype(native.dtype, np.floating):
+        raise ValueError(
+            f"{example.key}: native_depth must be floating-point metres (H, W), got {native.dtype} "
+            f"{native.shape}"
+        )
+    top, left, bottom, right = box
+    if not (top < bottom and left < right):
+        raise ValueError(
+            f"{example.key}: {DEPTH_NATIVE_FRAME_BOX} must be (top, left, bottom, right) with "
+            f"top < bottom and left < right, got {box}"
+        )
+    height, width = native.shape
+    return {
+        DEPTH_NATIVE_ENCODED: _bytes(np.ascontiguousarray(native, dtype="<f4").tobytes()),
+        DEPTH_NATIVE_HEIGHT: _int(height),
+        DEPTH_NATIVE_WIDTH: _int(width),
+        DEPTH_NATIVE_FRAME_BOX: tf.train.Feature(float_list=tf.train.FloatList(value=list(box))),
+    }
+
+
 def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     """Parses one serialized example into tensors (graph-safe, for tf.data).
 
     Returns:
         ``image`` uint8 (H, W, 3), ``depth`` float32 metres (H, W, 1), ``key`` and
-        ``source`` strings, ``intrinsics`` float32 (4,) (zeros when unknown).
+        ``source`` strings, ``intrinsics`` float32 (4,) (zeros when unknown), ``group``
+        string ("" when the example is its own group), ``native_depth`` float32 metres
+        (native H, native W, 1) ((0, 0, 1) when absent) and ``native_frame_box`` float32 (4,)
+        (zeros when absent).
     """
     return decode_features(tf.io.parse_single_example(serialized, FEATURE_SPEC))
 
@@ -141,12 +209,19 @@ def decode_features(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     image = tf.reshape(image, tf.stack([height, width, 3]))
     depth = tf.io.decode_raw(features[DEPTH_ENCODED], tf.float32, little_endian=True)
     depth = tf.reshape(depth, tf.stack([height, width, 1]))
+    native_height = tf.cast(features[DEPTH_NATIVE_HEIGHT], tf.int32)
+    native_width = tf.cast(features[DEPTH_NATIVE_WIDTH], tf.int32)
+    native_depth = tf.io.decode_raw(features[DEPTH_NATIVE_ENCODED], tf.float32, little_endian=True)
+    native_depth = tf.reshape(native_depth, tf.stack([native_height, native_width, 1]))
     return {
         "image": image,
         "depth": depth,
         "key": features[EXAMPLE_KEY],
         "source": features[EXAMPLE_SOURCE],
         "intrinsics": features[CAMERA_INTRINSICS],
+        "group": features[EXAMPLE_GROUP],
+        "native_depth": native_depth,
+        "native_frame_box": features[DEPTH_NATIVE_FRAME_BOX],
     }
 
 
@@ -154,10 +229,16 @@ def decode_example(serialized: bytes) -> DepthExample:
     """Eager/numpy inverse of :func:`encode_example` (for tests and tools)."""
     parsed = parse_example(tf.constant(serialized))
     intrinsics = tuple(float(v) for v in parsed["intrinsics"].numpy())
+    native_depth = parsed["native_depth"].numpy()[..., 0]
+    native_box = tuple(float(v) for v in parsed["native_frame_box"].numpy())
+    has_native = native_depth.size > 0
     return DepthExample(
         image=parsed["image"].numpy(),
         depth=parsed["depth"].numpy()[..., 0],
         key=parsed["key"].numpy().decode("utf-8"),
         source=parsed["source"].numpy().decode("utf-8"),
         intrinsics=None if not any(intrinsics) else intrinsics,
+        group=parsed["group"].numpy().decode("utf-8"),
+        native_depth=native_depth if has_native else None,
+        native_frame_box=native_box if has_native else None,
     )

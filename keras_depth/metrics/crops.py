@@ -7,7 +7,9 @@ Each crop is stored as fractions of the image height and width, so it scales to 
 - ``"kitti_garg"``: the crop of Garg et al. (2016), used by most KITTI results;
 - ``"kitti_eigen"``: the crop of Eigen et al. (2014) on KITTI.
 
-Box edges are ``floor(fraction * size)``, the rounding of the reference KITTI evaluation code.
+Box edges are ``floor(fraction * size)``, the rounding of the reference KITTI evaluation code. The
+protocols define the crops on the ground truth at its native resolution (480 x 640, 375 x 1242), so
+pass the native size to apply them as published.
 """
 
 from __future__ import annotations

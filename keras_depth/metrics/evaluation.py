@@ -12,6 +12,11 @@ Two averages are reported:
   concatenation of all images);
 - ``"image"``: the metrics of each image (with at least one valid pixel) are averaged, each image weighing
   the same regardless of its number of valid pixels.
+
+The two differ most for ``si_log``. The paper's scale-invariant error removes each image's own mean log
+error, so its value beside the paper's tables is the image-averaged ``si_log``; the pixel-pooled
+``si_log`` removes one mean for the whole dataset, so the spread of the images' mean depths counts as
+error (for the constant mean predictor on NYU, about 0.49 pooled against 0.30 per image).
 """
 
 from __future__ import annotations

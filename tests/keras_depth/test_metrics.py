@@ -159,6 +159,21 @@ def test_image_average_weighs_every_image_equally() -> None:
     assert by_image["si_log"] == pytest.approx(0.0)  # one pixel and a perfect image: no log variance
 
 
+def test_image_averaged_si_log_is_the_papers_per_image_error() -> None:
+    # A constant prediction over two images of different mean depth: per image, SI log is the spread of
+    # each image's log depth around its own mean; pooled, the gap between the two means counts too.
+    true = np.array([[[1.0, 2.0], [1.0, 2.0]], [[4.0, 8.0], [4.0, 8.0]]])
+    accumulator = DepthMetricsAccumulator()
+    accumulator.update(np.full_like(true, 3.0), true)
+
+    log_true = np.log(true.reshape(2, -1))
+    per_image = np.mean([np.sqrt(np.mean(x**2) - np.mean(x) ** 2) for x in log_true])  # each image's mean
+    assert per_image == pytest.approx(math.log(2.0) / 2)  # log depths +-log(2)/2 around each mean
+    assert accumulator.result("image")["si_log"] == pytest.approx(per_image)
+    assert accumulator.result("pixel")["si_log"] == pytest.approx(np.std(log_true))
+    assert accumulator.result("pixel")["si_log"] == pytest.approx(math.sqrt(5) * math.log(2.0) / 2)
+
+
 def test_image_average_skips_images_without_valid_pixels() -> None:
     accumulator = DepthMetricsAccumulator()
     accumulator.update(np.ones((1, 2, 2)), np.zeros((1, 2, 2)))

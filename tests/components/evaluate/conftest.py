@@ -1,6 +1,8 @@
 """Tiny upstream artifacts for the evaluate stage: TFRecord splits and untrained .keras networks.
 
 Sizes: stored frames 72 x 96, network input 64 x 80 (the centre crop), output 14 x 18 log depth.
+Test records carry native ground truth at twice the stored size (144 x 192, the stored frame
+spanning all of it), as ingest writes it; ``legacy_ingest_artifact`` has none (older artifacts).
 Ground truth is constant per split -- 1 m on ``train`` and ``initial_depth`` = 2.5 m
 on ``test`` -- with an invalid (0) block in the top-left corner. An untrained network predicts about
 ``initial_depth`` everywhere (its output layers start at that bias with 1e-3 kernels), so it beats the
@@ -40,6 +42,7 @@ class TinySplits:
         invalid_block: Rows and columns of the invalid (0) top-left block.
         num_train: Train examples.
         num_test: Test examples.
+        native_scale: Native ground truth of the test records is this many times the stored size.
     """
 
     frame_height: int = 72
@@ -49,6 +52,7 @@ class TinySplits:
     invalid_block: int = 6
     num_train: int = 3
     num_test: int = 5
+    native_scale: int = 2
 
 
 TINY = TinySplits()
@@ -70,18 +74,34 @@ def tiny_networks(seed: int = 0):
     return coarse, build_fine_model(TINY_MODEL, coarse)
 
 
-def write_split(directory: Path, count: int, depth_value: float, seed: int) -> None:
-    """Writes ``count`` random-RGB examples of constant depth as one gzip TFRecord shard."""
+def write_examples(directory: Path, examples: list[DepthExample]) -> str:
+    """Writes ``examples`` as one gzip TFRecord shard; returns the split's shard pattern."""
     directory.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     with tf.io.TFRecordWriter(str(directory / "data-00000-of-00001.tfrecord.gz"), options) as writer:
-        for index in range(count):
-            depth = np.full((TINY.frame_height, TINY.frame_width), depth_value, np.float32)
-            depth[: TINY.invalid_block, : TINY.invalid_block] = 0.0
-            image = rng.integers(0, 256, (TINY.frame_height, TINY.frame_width, 3), dtype=np.uint8)
-            key = f"{directory.name}/{index}"
-            writer.write(encode_example(DepthExample(image, depth, key, "test")))
+        for example in examples:
+            writer.write(encode_example(example))
+    return str(directory / "data-*.tfrecord.gz")
+
+
+def write_split(directory: Path, count: int, depth_value: float, seed: int, native_scale: int = 0) -> None:
+    """Writes ``count`` random-RGB examples of constant depth as one gzip TFRecord shard.
+
+    With ``native_scale`` > 0 each also carries native depth ``native_scale`` times the stored size
+    (every stored pixel a block of native pixels), the stored frame spanning all of it.
+    """
+    rng = np.random.default_rng(seed)
+    examples = []
+    for index in range(count):
+        depth = np.full((TINY.frame_height, TINY.frame_width), depth_value, np.float32)
+        depth[: TINY.invalid_block, : TINY.invalid_block] = 0.0
+        image = rng.integers(0, 256, (TINY.frame_height, TINY.frame_width, 3), dtype=np.uint8)
+        example = DepthExample(image, depth, f"{directory.name}/{index}", "test")
+        if native_scale:
+            example.native_depth = np.kron(depth, np.ones((native_scale, native_scale), np.float32))
+            example.native_frame_box = (0.0, 0.0, *example.native_depth.shape)
+        examples.append(example)
+    write_examples(directory, examples)
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +115,12 @@ def tiny_model() -> ModelConfig:
 
 
 @pytest.fixture(scope="session")
+def write_records():
+    """:func:`write_examples`, for tests that need their own test split."""
+    return write_examples
+
+
+@pytest.fixture(scope="session")
 def build_networks():
     """:func:`tiny_networks`, for tests that need other weights."""
     return tiny_networks
@@ -104,8 +130,17 @@ def build_networks():
 def ingest_artifact(tmp_path_factory) -> Artifact:
     root = tmp_path_factory.mktemp("ingest")
     write_split(root / "train", TINY.num_train, TINY.train_depth, seed=1)
-    write_split(root / "test", TINY.num_test, TINY.test_depth, seed=2)
+    write_split(root / "test", TINY.num_test, TINY.test_depth, seed=2, native_scale=TINY.native_scale)
     return Artifact("ingest", "ingestfp", root, {})
+
+
+@pytest.fixture(scope="session")
+def legacy_ingest_artifact(tmp_path_factory) -> Artifact:
+    """The ingest artifact without native ground truth (written before it was stored)."""
+    root = tmp_path_factory.mktemp("legacy_ingest")
+    write_split(root / "train", TINY.num_train, TINY.train_depth, seed=1)
+    write_split(root / "test", TINY.num_test, TINY.test_depth, seed=2)
+    return Artifact("ingest", "legacyfp", root, {})
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +154,12 @@ def train_artifact(tmp_path_factory) -> Artifact:
 
 @pytest.fixture
 def make_context(tmp_path, ingest_artifact, train_artifact):
-    """Builds an evaluate ``StageContext`` writing into a fresh directory, with evaluate overrides."""
+    """Builds an evaluate ``StageContext`` writing into a fresh directory, with evaluate overrides
+    (``ingest``: another ingest artifact than ``ingest_artifact``)."""
 
-    def make(serving_root: Path | None = None, **evaluate_overrides) -> StageContext:
+    def make(
+        serving_root: Path | None = None, ingest: Artifact = ingest_artifact, **evaluate_overrides
+    ) -> StageContext:
         config = PipelineConfig()
         config.evaluate = dataclasses.replace(
             config.evaluate, min_depth=0.1, max_depth=10.0, batch_size=2, **evaluate_overrides
@@ -134,7 +172,7 @@ def make_context(tmp_path, ingest_artifact, train_artifact):
             config=config,
             output_dir=output_dir,
             work_dir=tmp_path / "work",
-            inputs={"ingest": ingest_artifact, "train": train_artifact},
+            inputs={"ingest": ingest, "train": train_artifact},
             run_root=tmp_path,
             fingerprint="evalfp",
             log=logging.getLogger("test.evaluate"),

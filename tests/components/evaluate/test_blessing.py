@@ -42,6 +42,14 @@ def test_each_failed_rule_is_a_reason(candidate, reason):
     assert any(reason in text and text.startswith("fails:") for text in blessing.reasons), blessing.reasons
 
 
+def test_without_the_baseline_rule_a_model_worse_than_the_baseline_is_blessed():
+    worse = {**GOOD, "abs_rel": 0.25, "rmse": 1.30}
+    assert not decide_blessing(worse, BASELINE, **THRESHOLDS).blessed
+    blessing = decide_blessing(worse, None, **THRESHOLDS)
+    assert blessing.blessed
+    assert not any("baseline" in reason for reason in blessing.reasons)
+
+
 def test_refuses_a_model_worse_than_the_served_one():
     served = {**GOOD, "abs_rel": 0.15}
     blessing = decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=served)

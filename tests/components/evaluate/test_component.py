@@ -44,6 +44,8 @@ def test_blesses_a_model_that_beats_the_baseline_when_nothing_is_served(make_con
     assert set(metrics) == {
         *PREDICTORS,
         "image_averaged",
+        "si_log_per_image",
+        "protocol",
         "num_images",
         "baseline_depth",
         "geometry",
@@ -55,6 +57,18 @@ def test_blesses_a_model_that_beats_the_baseline_when_nothing_is_served(make_con
         assert set(metrics[name]) == set(METRIC_NAMES)
         assert set(metrics["image_averaged"][name]) == set(METRIC_NAMES)
     assert metrics["num_images"] == tiny.num_test
+    for name in PREDICTORS:
+        assert metrics["si_log_per_image"][name] == metrics["image_averaged"][name]["si_log"]
+    # Native ground truth (144 x 192): the 64 x 80 input crop of the 72 x 96 frame is its rows 8:136 and
+    # columns 16:176, clear of the invalid 12 x 12 corner block; no evaluation crop.
+    assert metrics["protocol"] == {
+        "crop": "none",
+        "min_depth": 0.1,
+        "max_depth": 10.0,
+        "ground_truth_sizes": {"144x192": tiny.num_test},
+        "images_without_native_depth": 0,
+        "num_pixels": tiny.num_test * 128 * 160,
+    }
     assert metrics["baseline_depth"] == pytest.approx(tiny.train_depth)
     # Baseline: 1 m against 2.5 m everywhere; the untrained networks predict about 2.5 m.
     assert metrics["baseline"]["abs_rel"] == pytest.approx(0.6)
@@ -75,6 +89,21 @@ def test_blesses_a_model_that_beats_the_baseline_when_nothing_is_served(make_con
     )
     assert "| abs rel (lower is better) | 0.600 |" in report
     assert (ctx.output_dir / "predictions.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_records_without_native_depth_are_scored_on_the_stored_frame_with_a_warning(
+    make_context, legacy_ingest_artifact, tiny, caplog
+):
+    ctx = make_context(ingest=legacy_ingest_artifact, compare_with_served=False)
+    with caplog.at_level("WARNING", logger=ctx.log.name):
+        STAGE.run(ctx)
+    assert f"{tiny.num_test} of {tiny.num_test} test records" in caplog.text and "rerun ingest" in caplog.text
+    metrics = json.loads((ctx.output_dir / "metrics.json").read_text())
+    assert metrics["protocol"]["images_without_native_depth"] == tiny.num_test
+    # The stored frame's 64 x 80 centre crop (rows 4:68, columns 8:88), clear of the invalid 6 x 6 corner.
+    assert metrics["protocol"]["num_pixels"] == tiny.num_test * 64 * 80
+    assert metrics["baseline"]["abs_rel"] == pytest.approx(0.6)
+    assert "no native ground truth" in (ctx.output_dir / "report.md").read_text()
 
 
 def test_not_blessed_below_thresholds(make_context):

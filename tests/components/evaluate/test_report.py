@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from components.evaluate.report import METRIC_LABELS, PRETRAINING_NOTE, metrics_table, render_report
+from components.evaluate.report import (
+    METRIC_LABELS,
+    PAPER_DEFINITIONS,
+    PRETRAINING_NOTE,
+    metrics_table,
+    paper_protocol_columns,
+    render_report,
+)
 from keras_depth.metrics import METRIC_NAMES
 
 
@@ -54,16 +61,52 @@ def test_unknown_paper_table_names_the_field():
         metrics_table(COLUMNS, paper_table="make3d")
 
 
-def test_report_has_both_averages_the_note_and_the_decision():
-    results = {
-        **COLUMNS,
-        "image_averaged": {name: _metrics(0.6) for name in COLUMNS},
-        "num_images": 7,
-        "baseline_depth": 2.345,
-    }
-    report = render_report(results, "nyu_eigen", (0.001, 10.0), "nyu", "BLESSED: passes: all")
-    assert "7 images" in report and "`nyu_eigen`" in report and "2.345 m" in report
-    assert PRETRAINING_NOTE in report
-    assert report.count("| delta < 1.25 (higher is better) |") == 2
-    assert "| delta < 1.25 (higher is better) | 0.600 | 0.600 | 0.600 |" in report
+RESULTS = {
+    **COLUMNS,
+    "image_averaged": {name: _metrics(0.6) for name in COLUMNS},
+    "si_log_per_image": {"baseline": 0.901, "coarse": 0.902, "coarse_fine": 0.903},
+    "protocol": {
+        "crop": "nyu_eigen",
+        "min_depth": 0.001,
+        "max_depth": 10.0,
+        "ground_truth_sizes": {"480x640": 7},
+        "images_without_native_depth": 0,
+        "num_pixels": 12345,
+    },
+    "geometry": {"frame_height": 240, "frame_width": 320, "input_height": 228, "input_width": 304},
+    "num_images": 7,
+    "baseline_depth": 2.345,
+}
+
+
+def test_paper_columns_use_per_image_si_and_pooled_other_metrics():
+    columns = paper_protocol_columns(RESULTS)
+    assert columns["coarse"] == {**COLUMNS["coarse"], "si_log": 0.902}
+
+
+def test_report_has_the_protocol_three_tables_the_note_and_the_decision():
+    report = render_report(RESULTS, "nyu", "BLESSED: passes: all")
+    assert (
+        "7 images, 12345 ground-truth pixels" in report
+        and "native resolution (480x640 for 7 images)" in report
+    )
+    assert "`nyu_eigen`, applied in native coordinates" in report and "[0.001, 10] m" in report
+    assert "centre 228x304 crop of the 240x320 stored frame" in report and "2.345 m" in report
+    assert "no native ground truth" not in report
+    assert PAPER_DEFINITIONS in report and PRETRAINING_NOTE in report
+    paper, pooled, image = report.split("\n## ")[1:4]
+    assert paper.startswith("The paper's definitions") and pooled.startswith("Pixel-pooled")
+    assert image.startswith("Image-averaged")
+    # Beside the paper: pooled delta, per-image SI log; the pooled table keeps the pooled SI log.
+    assert "| delta < 1.25 (higher is better) | 0.100 | 0.200 | 0.300 | 0.418 | 0.618 | 0.611 |" in paper
+    assert "| SI log (lower is better) | 0.901 | 0.902 | 0.903 | 0.304 | 0.221 | 0.219 |" in paper
+    assert "| SI log (lower is better) | 0.170 | 0.270 | 0.370 |" in pooled
+    assert "| delta < 1.25 (higher is better) | 0.600 | 0.600 | 0.600 |" in image
     assert report.endswith("**Blessing:** BLESSED: passes: all\n")
+
+
+def test_report_says_when_images_lack_native_ground_truth():
+    protocol = {**RESULTS["protocol"], "images_without_native_depth": 3, "ground_truth_sizes": {"240x320": 7}}
+    report = render_report({**RESULTS, "protocol": protocol}, "", "BLESSED: passes: all")
+    assert "**3 of 7 images have no native ground truth**" in report
+    assert "Paper columns" not in report

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras_depth.augment import center_crop_pair, resize_depth_nearest
 from keras_depth.config import DataConfig, DepthConfig, ModelConfig
 from keras_depth.data import make_dataset
-from keras_depth.data.reader import count_records, make_eval_dataset
+from keras_depth.data.reader import count_records, make_eval_dataset, read_examples
 from keras_depth.data.schema import DepthExample, encode_example
 
 HEIGHT, WIDTH = 24, 32  # stored size
@@ -125,6 +125,24 @@ def test_eval_dataset_yields_stored_resolution_by_key(shards):
             np.testing.assert_array_equal(depth.numpy()[..., 0], example.depth)
             seen.append(example.key)
     assert sorted(seen) == sorted(by_key)
+
+
+def test_read_examples_yields_native_depth_of_any_size_unbatched(tmp_path):
+    examples = _examples()[:3]
+    for index, example in enumerate(examples):  # native maps of three different sizes
+        example.native_depth = np.full((HEIGHT + index, WIDTH * 2), index + 1.0, np.float32)
+        example.native_frame_box = (0.0, 0.0, HEIGHT + index, WIDTH * 2.0)
+    path = tmp_path / "data-00000-of-00001.tfrecord.gz"
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for example in examples:
+            writer.write(encode_example(example))
+    read = {element["key"].numpy().decode("utf-8"): element for element in read_examples(str(path), BATCH)}
+    assert sorted(read) == sorted(example.key for example in examples)
+    for example in examples:
+        element = read[example.key]
+        np.testing.assert_array_equal(element["native_depth"].numpy()[..., 0], example.native_depth)
+        np.testing.assert_array_equal(element["native_frame_box"].numpy(), example.native_frame_box)
+        np.testing.assert_array_equal(element["depth"].numpy()[..., 0], example.depth)
 
 
 def test_count_records_counts_every_shard(shards):

@@ -87,3 +87,52 @@ def test_encode_rejects_malformed_examples_naming_the_key(change, message):
     with pytest.raises(ValueError, match=message) as error:
         encode_example(example)
     assert "unit/bad" in str(error.value)
+
+
+def _with_native(example: DepthExample) -> DepthExample:
+    """``example`` with native depth at another size than the stored one (sparse, like LiDAR)."""
+    rng = np.random.default_rng(1)
+    native = rng.uniform(0.1, 80.0, (HEIGHT * 3 + 1, WIDTH * 3 - 1)).astype(np.float32)
+    native[rng.random(native.shape) > 0.2] = 0.0
+    example.native_depth, example.native_frame_box = native, (0.5, 1.25, 18.5, 22.75)
+    return example
+
+
+def test_native_depth_round_trips_bit_for_bit_and_is_absent_by_default():
+    example = _with_native(_example())
+    decoded = decode_example(encode_example(example))
+    assert decoded.native_depth.dtype == np.float32
+    np.testing.assert_array_equal(decoded.native_depth.view(np.uint32), example.native_depth.view(np.uint32))
+    assert decoded.native_frame_box == example.native_frame_box
+    np.testing.assert_array_equal(decoded.depth, example.depth)  # the stored depth is unaffected
+    plain = decode_example(encode_example(_example()))
+    assert plain.native_depth is None and plain.native_frame_box is None
+    assert parse_example(tf.constant(encode_example(_example())))["native_depth"].shape == (0, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"native_frame_box": None}, "must be given together"),
+        ({"native_depth": None}, "must be given together"),
+        ({"native_depth": np.ones((4, 4), np.uint16)}, "native_depth must be floating-point"),
+        ({"native_depth": np.ones((4, 4, 1), np.float32)}, "native_depth must be floating-point"),
+        ({"native_frame_box": (0.0, 0.0, 0.0, 4.0)}, "top < bottom"),
+    ],
+)
+def test_encode_rejects_malformed_native_depth_naming_the_key(change, message):
+    example = _with_native(_example(key="unit/bad"))
+    for name, value in change.items():
+        setattr(example, name, value)
+    with pytest.raises(ValueError, match=message) as error:
+        encode_example(example)
+    assert "unit/bad" in str(error.value)
+
+
+@pytest.mark.parametrize("group", ["kitchen_0028a", ""])
+def test_group_round_trips_and_is_optional(group):
+    example = _example()
+    example.group = group
+    serialized = encode_example(example)
+    assert decode_example(serialized).group == group
+    assert ("example/group" in tf.train.Example.FromString(serialized).features.feature) == bool(group)
