@@ -9,6 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from keras_depth.config_checks import (
+    check_at_least,
+    check_below_one,
+    check_fraction,
+    check_order,
+    check_positive,
+)
+
+# Images with more pixels than this are refused before decoding (ingest.max_image_pixels):
+# 50 MP is 8x a 12 MP photo and costs at most 150 MB as RGB.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+
 
 @dataclass
 class ModelConfig:
@@ -37,6 +49,12 @@ class ModelConfig:
     dropout_rate: float = 0.5
     initial_depth: float = 2.5
 
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_at_least(self, 1, "input_height", "input_width", "output_height", "output_width", "fc_units")
+        check_positive(self, "width_multiplier", "initial_depth")
+        check_below_one(self, "dropout_rate")
+
 
 @dataclass
 class OptimizerConfig:
@@ -53,6 +71,12 @@ class OptimizerConfig:
     lr_fine_out: float = 0.01
     lr_scale: float = 1.0
     clipnorm: float = 0.0  # 0 disables gradient clipping (the paper uses none)
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_below_one(self, "momentum")
+        check_at_least(self, 0, "lr_coarse_conv", "lr_coarse_fc", "lr_fine_conv", "lr_fine_out", "clipnorm")
+        check_positive(self, "lr_scale")
 
 
 @dataclass
@@ -72,6 +96,12 @@ class LossConfig:
     min_depth: float = 0.1
     max_depth: float = 10.0
     mask_image_extremes: bool = False
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_fraction(self, "lam")
+        check_positive(self, "min_depth")
+        check_order(self, "min_depth", "max_depth")
 
 
 @dataclass
@@ -96,6 +126,14 @@ class AugmentConfig:
     color_max: float = 1.2
     flip_probability: float = 0.5
 
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_positive(self, "scale_min", "color_min")
+        check_order(self, "scale_min", "scale_max", strict=False)
+        check_order(self, "color_min", "color_max", strict=False)
+        check_at_least(self, 0, "rotation_degrees")
+        check_fraction(self, "flip_probability")
+
 
 @dataclass
 class DataConfig:
@@ -115,6 +153,10 @@ class DataConfig:
     num_parallel_reads: int = 4
     deterministic: bool = False
     seed: int = 0
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_at_least(self, 1, "batch_size", "shuffle_buffer", "num_parallel_reads")
 
 
 @dataclass
@@ -136,6 +178,11 @@ class SyntheticRoomsConfig:
     width: int = 320
     max_depth: float = 10.0
 
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_at_least(self, 1, "num_scenes", "height", "width")
+        check_positive(self, "max_depth")
+
 
 @dataclass
 class FolderSourceConfig:
@@ -148,12 +195,136 @@ class FolderSourceConfig:
             written ``"<regex>=><replacement>"`` (Python ``re.sub`` syntax).
         depth_scale: Stored depth value per metre (1000 for millimetre PNGs,
             256 for KITTI); a stored 0 is invalid.
+        invalid_values: Stored depth values (0..65535) that mean "no measurement" and
+            load as 0 m (invalid); 0 is invalid whatever this says. Microsoft 7-Scenes
+            needs ``[0, 65535]``.
+        group_pattern: Regex searched in the RGB path relative to ``root``; its first
+            group names the record's group (scene, sequence), which the split keeps
+            together. "" = the RGB file's parent directory (``.`` for files directly in
+            ``root``). A path it does not match (or where the group is empty) is
+            dead-lettered with a reason naming the path and the pattern.
     """
 
     root: str = ""
     rgb_glob: str = "**/*.png"
     depth_pattern: str = r"rgb_(\w+)\.(png|jpg)$=>depth_\1.png"
     depth_scale: float = 1000.0
+    invalid_values: list[int] = field(default_factory=lambda: [0])
+    group_pattern: str = ""
+
+    def validate(self) -> None:
+        """Raises ``ConfigValueError`` naming the first field outside its range."""
+        check_positive(self, "depth_scale")
+
+
+@dataclass
+class SplitMapConfig:
+    """One string per split of ours saying what feeds it; "" = nothing.
+
+    Attributes:
+        train: What feeds ``train``.
+        val: What feeds ``val``.
+        test: What feeds ``test``.
+    """
+
+    train: str = ""
+    val: str = ""
+    test: str = ""
+
+
+@dataclass
+class NyuLabeledConfig:
+    """NYU Depth v2's labelled subset in its official files (source ``nyu_labeled``).
+
+    Attributes:
+        path: ``nyu_depth_v2_labeled.mat`` (MATLAB v7.3, i.e. HDF5; 1449 frames of 480x640).
+        depth_field: ``depths`` (the toolbox's in-painted depth, every pixel valid) or
+            ``rawDepths`` (the projected Kinect depth, 0 = no reading); metres.
+        splits_path: The official split ``splits.mat`` (MATLAB v5, ``trainNdxs`` and
+            ``testNdxs``, 1-based frame numbers); "" = none.
+        use_official_split: With ``splits_path``, use its split verbatim (795 train and
+            654 test frames; frames it does not list are skipped); otherwise the split
+            hashes the scene.
+    """
+
+    path: str = ""
+    depth_field: str = "depths"
+    splits_path: str = ""
+    use_official_split: bool = True
+
+
+@dataclass
+class KittiDepthConfig:
+    """KITTI's annotated depth maps joined with the KITTI raw images (source ``kitti_depth``).
+
+    Attributes:
+        annotated_root: The depth annotations (``data_depth_annotated``):
+            ``{train,val}/<date>_drive_<n>_sync/proj_depth/groundtruth/image_0{2,3}/*.png``,
+            uint16, metres = value / 256, 0 = no depth.
+        raw_root: KITTI raw: ``<date>/<date>_drive_<n>_sync/image_0{2,3}/data/*.png`` and,
+            optionally, ``<date>/calib_cam_to_cam.txt`` (gives the intrinsics).
+        cameras: Cameras read: ``image_02`` (left colour), ``image_03`` (right colour).
+        split_files: Per split of ours, a frame list in the Eigen-split format, one
+            ``<date>/<drive> <frame> <l|r>`` per line (``l`` = image_02, ``r`` = image_03),
+            e.g. the 697-frame Eigen test list as ``test``; "" = none. Listed frames go to
+            their list's split verbatim; unlisted frames of a drive that a list names are
+            skipped (they would leak), those of other drives are split by hashing the drive.
+        skip_unlisted: With ``split_files``, also skip the frames of drives no list names.
+    """
+
+    annotated_root: str = ""
+    raw_root: str = ""
+    cameras: list[str] = field(default_factory=lambda: ["image_02", "image_03"])
+    split_files: SplitMapConfig = field(default_factory=SplitMapConfig)
+    skip_unlisted: bool = False
+
+
+@dataclass
+class DiodeConfig:
+    """DIODE in its official layout (source ``diode``).
+
+    Attributes:
+        root: Holds ``{train,val}/{indoors,outdoor}/scene_*/scan_*/`` with ``<name>.png``,
+            ``<name>_depth.npy`` (H, W, 1 float32 metres) and ``<name>_depth_mask.npy``
+            (H, W, 1 = valid).
+        scene_types: ``indoors``, ``outdoor`` or both.
+        use_official_split: DIODE's train goes to our ``train`` and its val to
+            ``val_split``; otherwise the split hashes the scene.
+        val_split: The split of ours DIODE's val feeds: ``test`` (DIODE publishes no test
+            depth, so its val is the held-out set) or ``val``.
+    """
+
+    root: str = ""
+    scene_types: list[str] = field(default_factory=lambda: ["indoors", "outdoor"])
+    use_official_split: bool = True
+    val_split: str = "test"
+
+
+@dataclass
+class TfdsSourceConfig:
+    """A prepared TensorFlow Datasets dataset with an image and a depth feature (source ``tfds``).
+
+    Nothing is downloaded: the dataset must already be prepared in ``data_dir``.
+
+    Attributes:
+        name: Dataset name, optionally with config and version (``nyu_depth_v2``,
+            ``nyu_depth_v2:0.0.1``).
+        data_dir: TFDS data directory; "" = TFDS's default (``~/tensorflow_datasets``).
+        image_feature: Feature holding the uint8 RGB image (H, W, 3).
+        depth_feature: Feature holding the depth (H, W) or (H, W, 1).
+        depth_scale: Stored depth value per metre (1.0 for depth in metres).
+        split_map: Per split of ours, the dataset's split that feeds it verbatim
+            (``nyu_depth_v2``: ``train`` and ``validation``, the 654 official test frames).
+    """
+
+    name: str = "nyu_depth_v2"
+    data_dir: str = ""
+    image_feature: str = "image"
+    depth_feature: str = "depth"
+    depth_scale: float = 1.0
+    split_map: SplitMapConfig = field(
+        default_factory=lambda: SplitMapConfig(train="train", test="validation")
+    )
 
 
 @dataclass

@@ -27,7 +27,8 @@ from components.ingest.pipeline_beam import (
     build_pipeline,
     pipeline_options,
 )
-from components.ingest.split import check_fractions
+from components.ingest.sources import make_ingest_source
+from components.ingest.split import check_fractions, check_split_sizes
 from components.ingest.verify import (
     check_consistency,
     check_failed_fraction,
@@ -36,12 +37,12 @@ from components.ingest.verify import (
     remove_beam_temp_dirs,
     split_shards,
 )
+from components.tracking import best_effort
 from keras_depth.data.layout import SPLITS, STATS_FILE, TRAIN
 from keras_depth.data.reader import COMPRESSION
 from keras_depth.data.schema import decode_example
 from keras_depth.sources.base import RawRecord
 from keras_depth.sources.contact_sheet import save_contact_sheet
-from keras_depth.sources.registry import make_source
 
 CONTACT_SHEET_FILE = "contact_sheet.png"
 CONTACT_SHEET_RECORDS = 8
@@ -51,12 +52,16 @@ TRACKING_PREFIX = "ingest"
 
 def check_config(config: IngestConfig) -> None:
     """Raises ValueError naming the ``ingest.*`` field that cannot work."""
-    check_fractions(config.train_fraction, config.val_fraction)
-    for name in ("storage_height", "storage_width", "shards_per_split"):
+    check_fractions(config.train_fraction, config.val_fraction, config.val_from_train)
+    for name in ("storage_height", "storage_width", "shards_per_split", "max_image_pixels"):
         if getattr(config, name) < 1:
             raise ValueError(f"ingest.{name} must be at least 1, got {getattr(config, name)}")
     if not 0.0 <= config.max_failed_fraction <= 1.0:
         raise ValueError(f"ingest.max_failed_fraction must be in [0, 1], got {config.max_failed_fraction}")
+    try:
+        config.check_sources()
+    except ValueError as err:
+        raise ValueError(f"ingest.{err}") from None
 
 
 def metric_counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
@@ -92,6 +97,7 @@ def save_ingest_contact_sheet(output_dir: Path, split_counts: dict[str, int], nu
     )
 
 
+@best_effort
 def log_to_mlflow(counts: dict[str, int], output_dir: Path) -> None:
     """Logs the counts as ``ingest/<name>`` metrics and stats + contact sheet as artifacts."""
     import mlflow
@@ -120,18 +126,18 @@ def run(ctx: StageContext) -> dict:
     """
     config = ctx.config.ingest
     check_config(config)
-    source = make_source(config.source, config)
+    source = make_ingest_source(config)
     keys = source.list_keys()
     if not keys:
-        raise ValueError(f"ingest source '{config.source}' lists no records; check its ingest.* settings")
+        raise ValueError(f"ingest source '{source.name}' lists no records; check its ingest.* settings")
     if len(set(keys)) != len(keys):
         duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
-        raise ValueError(f"ingest source '{config.source}' lists duplicate keys: {duplicates[:5]}")
+        raise ValueError(f"ingest source '{source.name}' lists duplicate keys: {duplicates[:5]}")
     options = pipeline_options(config, ctx.beam_args)
     ctx.log.info(
         "ingest: %d records to process from '%s' -> %dx%d, %d shards per split",
         len(keys),
-        config.source,
+        source.name,
         config.storage_height,
         config.storage_width,
         config.shards_per_split,
@@ -156,6 +162,11 @@ def run(ctx: StageContext) -> dict:
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ctx.output_dir / DEAD_LETTER_FILE, kept_dead_letters)
         raise
+    check_split_sizes(stats, ctx.log)
+    if stats["records_skipped"]:
+        ctx.log.info(
+            "ingest: records skipped on purpose (stats.json records_skipped): %s", stats["records_skipped"]
+        )
 
     save_ingest_contact_sheet(ctx.output_dir, split_counts, config.shards_per_split)
     counts = {"records_read": len(keys), "records_failed": len(dead_letters), **split_counts}
@@ -167,6 +178,11 @@ def run(ctx: StageContext) -> dict:
         seconds,
         len(keys) / seconds,
     )
+    if stats["conversions"]:
+        ctx.log.info(
+            "ingest: records converted to be stored (stats.json conversions): %s",
+            ", ".join(f"{name}={count}" for name, count in stats["conversions"].items()),
+        )
     if ctx.tracking:
         log_to_mlflow(counts, ctx.output_dir)
     return counts

@@ -3,13 +3,18 @@
 Steps (Beam labels):
 
 - ``CreateKeys`` -> ``Reshuffle`` (spreads the keys over the workers) -> ``Load``
-  (``DepthSource.load``) -> ``Validate`` -> ``FitToStorageAndSplit`` -> ``PartitionBySplit``;
+  (``DepthSource.load``) -> ``Route`` (records of a split their source does not feed are
+  skipped; ``components.ingest.sources``) -> ``Validate`` -> ``FitToStorageAndSplit`` ->
+  ``DropTestGroups`` (train/val records whose group holds a test record are skipped) ->
+  ``PartitionBySplit``;
 - per split: ``Encode_<split>`` (``keras_depth.data.schema.encode_example``) ->
-  ``Write_<split>``: ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz``;
+  ``Write_<split>``: ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz``; test records also carry the
+  source's depth at native resolution (``depth_native/*``), which evaluation scores;
 - records that fail ``Load`` or ``Validate`` leave on a dead-letter output ->
   ``dead_letter.jsonl`` (one JSON object per line, sorted by key);
 - ``Summarize`` -> ``CombineStats`` (:class:`~components.ingest.stats.IngestStatsFn`)
-  plus the read and failed totals -> ``stats.json``;
+  plus the read and failed totals and the skipped records (by the source when listing, by
+  ``Route`` and ``DropTestGroups`` after reading) -> ``stats.json``;
 - Beam counters ``ingest/records_read``, ``ingest/records_written_<split>``,
   ``ingest/records_failed``.
 
@@ -26,18 +31,28 @@ from pathlib import Path
 from typing import NamedTuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.failpoints import failpoint
 from components.ingest.config import IngestConfig
-from components.ingest.resize import fit_to_storage
-from components.ingest.split import split_for_key
+from components.ingest.resize import fit_to_storage, stored_frame_box
+from components.ingest.sources import (
+    SKIPPED_TAG,
+    TEST_GROUP_TAG,
+    DropTestGroupsFn,
+    RouteFn,
+    as_member,
+    record_split,
+)
+from components.ingest.split import record_group
 from components.ingest.stats import IngestStatsFn, RecordSummary, finalize_stats, summarize
 from components.ingest.validate import validate_record
-from keras_depth.data.layout import SHARD_PREFIX, SHARD_SUFFIX, SPLITS, STATS_FILE
+from keras_depth.data.layout import SHARD_PREFIX, SHARD_SUFFIX, SPLITS, STATS_FILE, TEST
 from keras_depth.data.schema import DepthExample, encode_example
 from keras_depth.sources.base import DepthSource, RawRecord, RecordError
+from keras_depth.sources.composite import key_source_name
 
 METRICS_NAMESPACE = "ingest"
 DEAD_LETTER_TAG = "dead_letter"
@@ -51,11 +66,15 @@ class StoredRecord(NamedTuple):
         split: ``train``, ``val`` or ``test``.
         record: The resized record (image uint8 (H, W, 3), depth float32 metres (H, W)).
         original_size: (height, width) in pixels before resizing.
+        native_depth: Test records only (else None): the source's depth before resizing, float32
+            metres (original_size), stored beside the resized one as the ground truth evaluation
+            scores. Train and val records stay at the storage size only.
     """
 
     split: str
     record: RawRecord
     original_size: tuple[int, int]
+    native_depth: np.ndarray | None = None
 
 
 def dead_letter(key: str, source_path: str, reason: str) -> beam.pvalue.TaggedOutput:
@@ -112,12 +131,28 @@ class ValidateFn(beam.DoFn):
 
 
 def to_stored(record: RawRecord, config: IngestConfig) -> StoredRecord:
-    """Resizes a validated record to the storage size and assigns its split."""
-    return StoredRecord(
-        split=split_for_key(record.key, config.train_fraction, config.val_fraction),
+    """Resizes a validated record to the storage size and assigns its split (by group or official
+    split, among the splits its source feeds: ``components.ingest.sources.record_split``)."""
+    stored = StoredRecord(
+        split=record_split(record, config),
         record=fit_to_storage(record, config.storage_height, config.storage_width),
         original_size=tuple(record.depth.shape),
     )
+    return keep_native_depth(stored, record.depth)
+
+
+def keep_native_depth(stored: StoredRecord, source_depth: np.ndarray) -> StoredRecord:
+    """A test record with the source's depth kept untouched; any other record unchanged."""
+    if stored.split != TEST:
+        return stored
+    return stored._replace(native_depth=np.asarray(source_depth, dtype=np.float32))
+
+
+def native_frame_box(stored: StoredRecord) -> tuple[float, float, float, float] | None:
+    """Where the stored frame lies in ``stored.native_depth`` (see ``stored_frame_box``); None without it."""
+    if stored.native_depth is None:
+        return None
+    return stored_frame_box(*stored.original_size, *stored.record.depth.shape)
 
 
 def split_index(stored: StoredRecord, num_partitions: int) -> int:
@@ -126,7 +161,7 @@ def split_index(stored: StoredRecord, num_partitions: int) -> int:
 
 
 def encode_stored(stored: StoredRecord, source_name: str) -> bytes:
-    """Serialized ``tf.train.Example`` of a stored record (``keras_depth.data.schema``)."""
+    """Serialized ``tf.train.Example`` of a stored record (``keras_depth.data.schema``), from ``source_name``."""
     failpoint("ingest.encode")
     record = stored.record
     return encode_example(
@@ -136,13 +171,24 @@ def encode_stored(stored: StoredRecord, source_name: str) -> bytes:
             key=record.key,
             source=source_name,
             intrinsics=record.intrinsics,
+            group=record.group,
+            native_depth=stored.native_depth,
+            native_frame_box=native_frame_box(stored),
         )
     )
 
 
+def encode_with_key_source(stored: StoredRecord) -> bytes:
+    """:func:`encode_stored` naming the source that the record's key starts with (``<source>/<id>``)."""
+    return encode_stored(stored, key_source_name(stored.record.key))
+
+
 def summarize_stored(stored: StoredRecord) -> RecordSummary:
     """The statistics summary of a stored record."""
-    return summarize(stored.split, stored.original_size, stored.record.depth)
+    record = stored.record
+    return summarize(
+        stored.split, stored.original_size, record.depth, record.conversions, group=record_group(record)
+    )
 
 
 def dead_letter_lines(entries: list[dict]) -> str:
@@ -205,16 +251,36 @@ def build_pipeline(
         | "CountRead" >> beam.ParDo(CountFn("records_read"))
     )
     loaded = keys_read | "Load" >> beam.ParDo(LoadFn(source)).with_outputs(DEAD_LETTER_TAG, main="records")
-    valid = loaded.records | "Validate" >> beam.ParDo(ValidateFn()).with_outputs(
+    routed = loaded.records | "Route" >> beam.ParDo(RouteFn(config)).with_outputs(
+        SKIPPED_TAG, TEST_GROUP_TAG, main="records"
+    )
+    valid = routed.records | "Validate" >> beam.ParDo(ValidateFn()).with_outputs(
         DEAD_LETTER_TAG, main="records"
     )
-    stored = valid.records | "FitToStorageAndSplit" >> beam.Map(to_stored, config)
+    test_groups = (
+        routed[TEST_GROUP_TAG] | "DistinctTestGroups" >> beam.Distinct() | "AsMembers" >> beam.Map(as_member)
+    )
+    kept = (
+        valid.records
+        | "FitToStorageAndSplit" >> beam.Map(to_stored, config)
+        | "DropTestGroups"
+        >> beam.ParDo(DropTestGroupsFn(), beam.pvalue.AsDict(test_groups)).with_outputs(
+            SKIPPED_TAG, main="records"
+        )
+    )
+    stored = kept.records
+    skipped = (
+        (routed[SKIPPED_TAG], kept[SKIPPED_TAG])
+        | "FlattenSkipped" >> beam.Flatten()
+        | "CountSkipped" >> beam.combiners.Count.PerElement()
+        | "SkippedByReason" >> beam.combiners.ToDict()
+    )
 
     partitions = stored | "PartitionBySplit" >> beam.Partition(split_index, len(SPLITS))
     for index, split in enumerate(SPLITS):
         (
             partitions[index]
-            | f"Encode_{split}" >> beam.Map(encode_stored, source.name)
+            | f"Encode_{split}" >> beam.Map(encode_with_key_source)
             | f"CountWritten_{split}" >> beam.ParDo(CountFn(f"records_written_{split}"))
             | f"Write_{split}"
             >> beam.io.WriteToTFRecord(
@@ -249,6 +315,8 @@ def build_pipeline(
             finalize_stats,
             records_read=beam.pvalue.AsSingleton(num_read),
             records_failed=beam.pvalue.AsSingleton(num_failed),
+            records_skipped=source.skipped_records(),
+            skipped_after_read=beam.pvalue.AsSingleton(skipped),
         )
         | "FormatStats" >> beam.Map(stats_text)
     )

@@ -1,9 +1,10 @@
 """Dataset statistics of one ingest, computed with a Beam ``CombineFn``.
 
-Each stored record is reduced to a small :class:`RecordSummary` (its split, the
-image size before resizing, its valid-pixel fraction and a fine depth
-histogram); :class:`IngestStatsFn` sums the summaries, so the statistics are the
-same however Beam splits the work between bundles and workers.
+Each stored record is reduced to a small :class:`RecordSummary` (its split and group,
+the image size before resizing, its valid-pixel fraction, a fine depth histogram and
+the conversions its source applied, e.g. an opaque alpha channel dropped);
+:class:`IngestStatsFn` sums the summaries, so the statistics are the same however
+Beam splits the work between bundles and workers.
 
 The depth histogram is accumulated in fine 0.1 m bins over [0, 80) m and
 reported as ``HISTOGRAM_BINS`` bins over [0, 10] m when no valid depth exceeds
@@ -14,6 +15,7 @@ right edge. Valid depths above 80 m are counted in ``above_range``.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -41,6 +43,8 @@ class RecordSummary:
         fine_histogram: int64 (FINE_BINS,): valid stored depths in 0.1 m bins over [0, 80] m.
         above_range: Valid stored depths above 80 m.
         max_depth: Largest stored depth in metres.
+        conversions: What the source changed to make the record storable (``RawRecord.conversions``).
+        group: The group the split kept together (``components.ingest.split.record_group``).
     """
 
     split: str
@@ -49,15 +53,25 @@ class RecordSummary:
     fine_histogram: np.ndarray
     above_range: int
     max_depth: float
+    conversions: tuple[str, ...] = ()
+    group: str = ""
 
 
-def summarize(split: str, original_size: tuple[int, int], depth: np.ndarray) -> RecordSummary:
+def summarize(
+    split: str,
+    original_size: tuple[int, int],
+    depth: np.ndarray,
+    conversions: tuple[str, ...] = (),
+    group: str = "",
+) -> RecordSummary:
     """Summarizes one stored record.
 
     Args:
         split: The record's split.
         original_size: (height, width) in pixels before resizing.
         depth: Stored depth, float32 metres (H, W); 0 = invalid.
+        conversions: The conversions the source applied to the record.
+        group: The record's group (``components.ingest.split.record_group``).
     """
     valid = depth[depth > 0]
     in_range = valid[valid <= OUTDOOR_RANGE_M]
@@ -69,6 +83,8 @@ def summarize(split: str, original_size: tuple[int, int], depth: np.ndarray) -> 
         fine_histogram=fine_histogram.astype(np.int64),
         above_range=int(valid.size - in_range.size),
         max_depth=float(valid.max()),
+        conversions=conversions,
+        group=group,
     )
 
 
@@ -82,6 +98,8 @@ class StatsAccumulator:
     fine_histogram: np.ndarray = field(default_factory=lambda: np.zeros(FINE_BINS, np.int64))
     above_range: int = 0
     max_depth: float = 0.0
+    conversion_counts: Counter = field(default_factory=Counter)
+    split_groups: dict[str, set[str]] = field(default_factory=lambda: {split: set() for split in SPLITS})
 
     def add(self, summary: RecordSummary) -> None:
         """Adds one record's summary."""
@@ -92,6 +110,8 @@ class StatsAccumulator:
         self.fine_histogram += summary.fine_histogram
         self.above_range += summary.above_range
         self.max_depth = max(self.max_depth, summary.max_depth)
+        self.conversion_counts.update(summary.conversions)
+        self.split_groups[summary.split].add(summary.group)
 
     def merge(self, other: StatsAccumulator) -> None:
         """Adds another accumulator's sums."""
@@ -101,6 +121,9 @@ class StatsAccumulator:
         self.fine_histogram += other.fine_histogram
         self.above_range += other.above_range
         self.max_depth = max(self.max_depth, other.max_depth)
+        self.conversion_counts.update(other.conversion_counts)
+        for split, groups in other.split_groups.items():
+            self.split_groups[split] |= groups
 
 
 def depth_histogram(fine_histogram: np.ndarray, above_range: int, max_depth: float) -> dict:
@@ -149,23 +172,55 @@ class IngestStatsFn(beam.CombineFn):
         return merged
 
     def extract_output(self, accumulator: StatsAccumulator) -> dict:
-        """Returns ``counts`` per split, ``depth_histogram``, ``valid_fraction_mean`` and ``image_sizes``."""
+        """Returns ``counts`` per split, ``depth_histogram``, ``valid_fraction_mean``, ``image_sizes``
+        and ``conversions`` (records per conversion the sources applied, see ``keras_depth.sources.decode``),
+        ``groups`` (distinct groups per split) and ``groups_in_several_splits`` (groups with records in
+        more than one split: 0 unless an official split itself puts one group in two splits)."""
         num_records = sum(accumulator.split_counts.values())
+        groups = accumulator.split_groups
+        shared = set.union(*(groups[a] & groups[b] for a, b in itertools.combinations(SPLITS, 2)))
         return {
             "counts": {split: accumulator.split_counts[split] for split in SPLITS},
+            "groups": {split: len(groups[split]) for split in SPLITS},
+            "groups_in_several_splits": len(shared),
             "depth_histogram": depth_histogram(
                 accumulator.fine_histogram, accumulator.above_range, accumulator.max_depth
             ),
             "valid_fraction_mean": accumulator.valid_fraction_sum / num_records if num_records else 0.0,
             "image_sizes": dict(sorted(accumulator.size_counts.items())),
+            "conversions": dict(sorted(accumulator.conversion_counts.items())),
         }
 
 
-def finalize_stats(stats: dict, records_read: int, records_failed: int) -> dict:
-    """Adds the record totals (read, written, failed) to the combined statistics."""
+def finalize_stats(
+    stats: dict,
+    records_read: int,
+    records_failed: int,
+    records_skipped: dict[str, int] | None = None,
+    skipped_after_read: dict[str, int] | None = None,
+) -> dict:
+    """Adds the record totals (read, written, failed, skipped) to the combined statistics.
+
+    Args:
+        stats: The output of :class:`IngestStatsFn`.
+        records_read: Keys the source listed.
+        records_failed: Dead-lettered records.
+        records_skipped: Files the source passed over on purpose when listing, by reason
+            (``DepthSource.skipped_records``, e.g. KITTI frames without annotated depth).
+        skipped_after_read: Records read but not written on purpose, by reason (a split their
+            source does not feed, a group holding a test record: ``components.ingest.sources``).
+
+    Returns:
+        ``stats`` with ``records_read``, ``records_written``, ``records_failed``,
+        ``records_skipped`` (both kinds of skipped records by reason) and
+        ``records_skipped_after_read`` (read = written + failed + skipped after read).
+    """
+    after_read = Counter(skipped_after_read or {})
     return {
         "records_read": records_read,
         "records_written": sum(stats["counts"].values()),
         "records_failed": records_failed,
+        "records_skipped": dict(sorted((Counter(records_skipped or {}) + after_read).items())),
+        "records_skipped_after_read": after_read.total(),
         **stats,
     }

@@ -11,13 +11,16 @@ import numpy as np
 
 from keras_depth.sources.base import RawRecord, RecordError
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def validate_record(record: RawRecord) -> None:
     """Raises RecordError unless ``record`` is storable.
 
     A storable record has an image of dtype uint8 and shape (H, W, 3), a real-valued
-    depth map of shape (H, W) in metres with no NaN, no inf and no negative value,
-    and at least one valid (> 0) depth pixel.
+    depth map of shape (H, W) in metres with no NaN, no inf, no negative value and no
+    value beyond float32 (the stored type), and at least one pixel that is still valid
+    (> 0) as float32.
 
     Args:
         record: A record as returned by ``DepthSource.load``.
@@ -39,5 +42,10 @@ def validate_record(record: RawRecord) -> None:
     num_negative = int((depth < 0).sum())
     if num_negative:
         raise RecordError(f"depth has {num_negative} negative pixels of {depth.size}")
-    if not (depth > 0).any():
-        raise RecordError(f"depth has no valid pixel (all {depth.size} are 0)")
+    wider = np.issubdtype(depth.dtype, np.floating) and np.finfo(depth.dtype).bits > 32
+    num_huge = int((depth > FLOAT32_MAX).sum()) if wider else 0
+    if num_huge:
+        raise RecordError(f"depth has {num_huge} pixels above {FLOAT32_MAX:.4g} m, beyond float32 storage")
+    if not (depth.astype(np.float32) > 0).any():
+        tiny = " as float32 (the positive ones are below its smallest value)" if (depth > 0).any() else ""
+        raise RecordError(f"depth has no valid pixel (all {depth.size} are 0){tiny}")

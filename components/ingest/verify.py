@@ -78,7 +78,8 @@ def check_consistency(
     stats: dict,
     counters: dict[str, int],
 ) -> None:
-    """Every listed key was read and either written or dead-lettered, and every tally agrees.
+    """Every listed key was read and either written, dead-lettered or skipped on purpose (a split
+    its source does not feed, ``stats.json`` ``records_skipped_after_read``), and every tally agrees.
 
     Args:
         num_keys: Keys the source listed.
@@ -97,9 +98,11 @@ def check_consistency(
         **{f"records_written_{split}": count for split, count in split_counts.items()},
     }
     problems = []
-    if num_keys != written + num_dead_letters:
+    skipped = stats["records_skipped_after_read"]
+    if num_keys != written + num_dead_letters + skipped:
         problems.append(
-            f"records read ({num_keys}) != written ({written}) + dead-lettered ({num_dead_letters})"
+            f"records read ({num_keys}) != written ({written}) + dead-lettered ({num_dead_letters}) "
+            f"+ skipped after reading ({skipped})"
         )
     if stats["records_read"] != num_keys or stats["records_failed"] != num_dead_letters:
         problems.append(

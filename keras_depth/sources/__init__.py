@@ -1,1 +1,2 @@
-"""Dataset sources: the built-in synthetic renderer and user RGB-D folders."""
+"""Dataset sources: the built-in synthetic renderer, user RGB-D folders, NYU Depth v2 labelled,
+KITTI depth, DIODE and prepared TensorFlow Datasets datasets."""

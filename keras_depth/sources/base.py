@@ -34,6 +34,8 @@ class RawRecord:
             the group, never the frame. "" = the record is its own group.
         official_split: The dataset's own split of this record (``train``, ``val`` or ``test``) when the
             source is configured to follow it, else None (the split hashes ``group``).
+        conversions: What the source changed to make the record storable (e.g. ``opaque_alpha_dropped``,
+            see ``keras_depth.sources.decode``); ingest counts them in ``stats.json``.
     """
 
     key: str
@@ -43,6 +45,7 @@ class RawRecord:
     intrinsics: tuple[float, float, float, float] | None = None
     group: str = ""
     official_split: str | None = None
+    conversions: tuple[str, ...] = ()
 
 
 class DepthSource(abc.ABC):
@@ -57,6 +60,24 @@ class DepthSource(abc.ABC):
     @abc.abstractmethod
     def source_path(self, key: str) -> str:
         """Where the record with ``key`` is read from (for dead-letter entries)."""
+
+    def manifest(self) -> dict:
+        """A cheap summary of the files the records are read from, part of the ingest fingerprint.
+
+        A source that reads files returns something that changes when a file is added, removed
+        or modified (names, sizes, modification times; no content hashing), so a rerun sees
+        the change instead of reusing a stale dataset. The default, ``{}``, suits generated data.
+        """
+        return {}
+
+    def skipped_records(self) -> dict[str, int]:
+        """Records the last ``list_keys`` passed over on purpose, counted by reason.
+
+        Not failures (they are not dead-lettered): e.g. KITTI raw frames without annotated
+        depth, or frames outside an official split list. Ingest writes them to ``stats.json``
+        as ``records_skipped``. The default, ``{}``, suits sources that list every record.
+        """
+        return {}
 
     @abc.abstractmethod
     def load(self, key: str) -> RawRecord:

@@ -8,34 +8,36 @@ substitution, for example (NYU-style names)::
     depth_pattern: 'rgb/rgb_(\\w+)\\.(jpg|png)$=>depth/sync_depth_\\1.png'
 
 Files the glob finds but the pattern does not match are not RGB images of a pair
-and are skipped. Depth must be a single-channel 16-bit image storing
-``depth_scale`` per metre, 0 for missing depth. An optional ``<root>/intrinsics.json``
-with ``fx``, ``fy``, ``cx``, ``cy`` (pixels; with ``width`` and ``height`` when they
-refer to another image size) gives the camera intrinsics.
+and are skipped; every other non-directory the glob finds (symbolic links that
+dangle or loop included) is a record, written or dead-lettered with its reason.
+Depth must be a single-channel 16-bit image storing ``depth_scale`` per metre;
+stored 0 and the ``invalid_values`` mean no measurement. Each record's group
+(scene, sequence: the split keeps a group together) is the RGB file's parent
+directory, or the first group of ``group_pattern``. An optional
+``<root>/intrinsics.json`` with ``fx``, ``fy``, ``cx``, ``cy`` (pixels; with ``width``
+and ``height`` when they refer to another image size) gives the camera intrinsics.
+Images are decoded by :mod:`keras_depth.sources.decode` (size checked from the
+header first, colour modes never converted silently).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import re
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageFile
-
-from keras_depth.config import FolderSourceConfig
+from keras_depth.config import DEFAULT_MAX_IMAGE_PIXELS, FolderSourceConfig
 from keras_depth.sources.base import DepthSource, RawRecord, RecordError
+from keras_depth.sources.decode import decode_depth16, decode_rgb, depth_to_metres
+from keras_depth.sources.manifest import files_manifest
 
 SOURCE_NAME = "folder"
 INTRINSICS_FILE = "intrinsics.json"
 PATTERN_SEPARATOR = "=>"
-DEPTH_MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+ROOT_GROUP = "."
 UINT16_MAX = 65535
-
-# Truncated files must fail to decode (and go to the dead-letter file), never be
-# silently completed with grey pixels.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,41 @@ def parse_depth_pattern(pattern: str) -> tuple[re.Pattern[str], str]:
         raise ValueError(f"folder.depth_pattern has an invalid regex {regex!r}: {err}") from err
 
 
+def parse_group_pattern(pattern: str) -> re.Pattern[str] | None:
+    """The compiled ``folder.group_pattern``, or None for "" (group = parent directory).
+
+    Raises:
+        ValueError: naming ``folder.group_pattern`` when the regex does not compile or
+            has no capturing group.
+    """
+    if not pattern:
+        return None
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"folder.group_pattern has an invalid regex {pattern!r}: {err}") from err
+    if regex.groups < 1:
+        raise ValueError(
+            f"folder.group_pattern {pattern!r} needs a capturing group (...) naming the record's group"
+        )
+    return regex
+
+
+def check_invalid_values(values: list[int]) -> tuple[int, ...]:
+    """``folder.invalid_values`` as a sorted tuple with 0 always included.
+
+    Raises:
+        ValueError: naming ``folder.invalid_values`` when a value is not an integer in 0..65535.
+    """
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT16_MAX:
+            raise ValueError(
+                f"folder.invalid_values must be stored 16-bit values (integers 0..{UINT16_MAX}), "
+                f"got {value!r} in {values!r}"
+            )
+    return tuple(sorted({0, *values}))
+
+
 def _read_intrinsics(path: Path) -> dict[str, float] | None:
     """``fx``, ``fy``, ``cx``, ``cy`` and, when present, ``width``, ``height``,
     ``depth_scale`` from an intrinsics file, or None when there is no file."""
@@ -72,72 +109,35 @@ def _read_intrinsics(path: Path) -> dict[str, float] | None:
     return fields
 
 
-def _open_fully(path: Path, what: str) -> Image.Image:
-    """Opens and fully decodes an image, so truncation and corruption surface here."""
-    try:
-        image = Image.open(path)
-        image.load()
-    except FileNotFoundError as err:
-        raise RecordError(f"missing {what} file {path}") from err
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise RecordError(f"unreadable {what} image {path}: {err}") from err
-    return image
-
-
-def decode_depth(path: Path, depth_scale: float) -> np.ndarray:
-    """Reads a 16-bit depth image as float32 metres (H, W); stored 0 stays 0 (invalid).
-
-    Raises:
-        RecordError: when the file is missing, unreadable, or not single-channel 16-bit.
-    """
-    image = _open_fully(path, "depth")
-    if image.mode in DEPTH_MODES_16BIT:
-        raw = np.asarray(image)
-    elif image.mode == "I" and image.format == "PNG":
-        # Some Pillow versions open 16-bit greyscale PNGs as 32-bit "I".
-        raw = np.asarray(image)
-        if raw.size and (raw.min() < 0 or raw.max() > UINT16_MAX):
-            raise RecordError(f"depth image {path} has values outside the 16-bit range")
-    else:
-        raise RecordError(
-            f"depth image {path} must be single-channel 16-bit, got mode {image.mode!r} "
-            f"with bands {image.getbands()}"
-        )
-    return raw.astype(np.float32) * np.float32(1.0 / depth_scale)
-
-
-def decode_rgb(path: Path) -> np.ndarray:
-    """Reads a PNG or JPEG as uint8 RGB (H, W, 3).
-
-    Raises:
-        RecordError: when the file is missing, unreadable or truncated.
-    """
-    image = _open_fully(path, "RGB")
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
-
-
 class FolderSource(DepthSource):
     """RGB-D pairs in a folder tree, matched by a glob and a path substitution.
 
     Args:
-        cfg: Root folder, RGB glob, RGB-to-depth path pattern and depth scale.
+        cfg: Root folder, RGB glob, RGB-to-depth path pattern, depth scale, invalid
+            stored values and group pattern.
+        max_image_pixels: RGB or depth images with more pixels (from the file header)
+            are dead-lettered without being decoded.
 
     Raises:
         FileNotFoundError: when ``cfg.root`` is not a folder.
-        ValueError: when ``depth_pattern``, ``depth_scale`` or ``intrinsics.json`` is invalid.
+        ValueError: when ``depth_pattern``, ``group_pattern``, ``depth_scale``,
+            ``invalid_values`` or ``intrinsics.json`` is invalid.
     """
 
     name = SOURCE_NAME
 
-    def __init__(self, cfg: FolderSourceConfig) -> None:
+    def __init__(self, cfg: FolderSourceConfig, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         self.cfg = cfg
+        self.max_image_pixels = max_image_pixels
         self.root = Path(cfg.root).expanduser()
         self._check_root()
         if not cfg.depth_scale > 0:
             raise ValueError(
                 f"folder.depth_scale must be > 0 (stored units per metre), got {cfg.depth_scale}"
             )
+        self.invalid_values = check_invalid_values(cfg.invalid_values)
         self.regex, self.replacement = parse_depth_pattern(cfg.depth_pattern)
+        self.group_regex = parse_group_pattern(cfg.group_pattern)
         self.camera = _read_intrinsics(self.root / INTRINSICS_FILE)
         stated_scale = (self.camera or {}).get("depth_scale")
         if stated_scale is not None and stated_scale != cfg.depth_scale:
@@ -154,14 +154,17 @@ class FolderSource(DepthSource):
             raise FileNotFoundError(f"folder.root {str(self.root)!r} is not an existing folder")
 
     def list_keys(self) -> list[str]:
-        """``folder/<path relative to root>`` of every RGB image with a pattern match, sorted.
+        """``folder/<path relative to root>`` of every RGB file with a pattern match, sorted.
+
+        Every non-directory the glob finds counts, so a dangling or looping symbolic link
+        (or a FIFO) becomes a record that ``load`` dead-letters with its reason.
 
         Raises:
             FileNotFoundError: when the root is gone or no file matches.
         """
         self._check_root()
         try:
-            found = [p for p in self.root.glob(self.cfg.rgb_glob) if p.is_file()]
+            found = [p for p in self.root.glob(self.cfg.rgb_glob) if not p.is_dir()]
         except (NotImplementedError, ValueError) as err:
             raise ValueError(
                 f"folder.rgb_glob {self.cfg.rgb_glob!r} must be relative to folder.root: {err}"
@@ -174,6 +177,15 @@ class FolderSource(DepthSource):
                 f"and folder.depth_pattern {self.cfg.depth_pattern!r}"
             )
         return keys
+
+    def manifest(self) -> dict:
+        """``files`` (RGB, depth and intrinsics files) and the ``sha256`` of their relative
+        names, sizes and modification times; stat calls only, no file is read."""
+        keys = self.list_keys()
+        paths = [Path(self.source_path(key)) for key in keys]
+        paths += [self.depth_path(key) for key in keys]
+        paths.append(self.root / INTRINSICS_FILE)
+        return files_manifest(paths, self.root)
 
     def _relative(self, key: str) -> str:
         prefix = f"{SOURCE_NAME}/"
@@ -193,6 +205,22 @@ class FolderSource(DepthSource):
             raise RecordError(f"folder.depth_pattern {self.cfg.depth_pattern!r} does not match {relative!r}")
         return self.root / depth_relative
 
+    def group(self, key: str) -> str:
+        """The group of ``key``: its RGB file's parent directory, or ``group_pattern``'s first group.
+
+        Raises:
+            RecordError: naming the path and the pattern when ``group_pattern`` does not
+                match it or its first group is empty.
+        """
+        relative = self._relative(key)
+        if self.group_regex is None:
+            return posixpath.dirname(relative) or ROOT_GROUP
+        match = self.group_regex.search(relative)
+        if match is None or not match.group(1):
+            found = "does not match" if match is None else "captures an empty group in"
+            raise RecordError(f"folder.group_pattern {self.cfg.group_pattern!r} {found} {relative!r}")
+        return match.group(1)
+
     def _intrinsics(self, height: int, width: int) -> tuple[float, float, float, float] | None:
         if self.camera is None:
             return None
@@ -202,22 +230,24 @@ class FolderSource(DepthSource):
         return (c["fx"] * sx, c["fy"] * sy, c["cx"] * sx, c["cy"] * sy)
 
     def load(self, key: str) -> RawRecord:
-        """Decodes the RGB image and its depth.
+        """Decodes the RGB image and its depth (metres; invalid stored values -> 0).
 
         Raises:
-            RecordError: naming the file, when either image is missing, unreadable,
-                truncated, or the depth is not single-channel 16-bit.
+            RecordError: naming the file, when either image is missing, not a regular
+                file, over ``max_image_pixels``, unreadable, truncated, not RGB (see
+                :func:`~keras_depth.sources.decode.decode_rgb`), the depth is not
+                single-channel 16-bit, or the path has no group.
         """
         rgb_path = Path(self.source_path(key))
-        depth_path = self.depth_path(key)
-        if not depth_path.is_file():
-            raise RecordError(f"missing depth file {depth_path} for {rgb_path}")
-        image = decode_rgb(rgb_path)
-        depth = decode_depth(depth_path, self.cfg.depth_scale)
+        group = self.group(key)
+        rgb = decode_rgb(rgb_path, self.max_image_pixels)
+        raw_depth = decode_depth16(self.depth_path(key), self.max_image_pixels)
         return RawRecord(
             key=key,
             source_path=str(rgb_path),
-            image=image,
-            depth=depth,
-            intrinsics=self._intrinsics(*image.shape[:2]),
+            image=rgb.image,
+            depth=depth_to_metres(raw_depth, self.cfg.depth_scale, self.invalid_values),
+            intrinsics=self._intrinsics(*rgb.image.shape[:2]),
+            group=group,
+            conversions=rgb.conversions,
         )

@@ -6,13 +6,25 @@ from collections.abc import Callable
 from typing import Any
 
 from keras_depth.sources.base import DepthSource
+from keras_depth.sources.diode import DiodeSource
 from keras_depth.sources.folder import FolderSource
+from keras_depth.sources.kitti_depth import KittiDepthSource
+from keras_depth.sources.nyu_labeled import NyuLabeledSource
 from keras_depth.sources.synthetic_rooms import SyntheticRoomsSource
+from keras_depth.sources.tfds_source import TfdsSource
 
 # Each factory builds its source from the ingest config section it reads.
 _FACTORIES: dict[str, Callable[[Any], DepthSource]] = {
     SyntheticRoomsSource.name: lambda ingest_cfg: SyntheticRoomsSource(ingest_cfg.synthetic),
-    FolderSource.name: lambda ingest_cfg: FolderSource(ingest_cfg.folder),
+    FolderSource.name: lambda ingest_cfg: FolderSource(ingest_cfg.folder, ingest_cfg.max_image_pixels),
+    NyuLabeledSource.name: lambda ingest_cfg: NyuLabeledSource(
+        ingest_cfg.nyu_labeled, ingest_cfg.max_image_pixels
+    ),
+    KittiDepthSource.name: lambda ingest_cfg: KittiDepthSource(
+        ingest_cfg.kitti_depth, ingest_cfg.max_image_pixels
+    ),
+    DiodeSource.name: lambda ingest_cfg: DiodeSource(ingest_cfg.diode, ingest_cfg.max_image_pixels),
+    TfdsSource.name: lambda ingest_cfg: TfdsSource(ingest_cfg.tfds, ingest_cfg.max_image_pixels),
 }
 
 
@@ -26,9 +38,9 @@ def make_source(name: str, ingest_cfg: Any) -> DepthSource:
 
     Args:
         name: Source name (``ingest.source`` in a pipeline config).
-        ingest_cfg: The ingest config section; its ``synthetic``
-            (``SyntheticRoomsConfig``) and ``folder`` (``FolderSourceConfig``)
-            attributes configure the sources.
+        ingest_cfg: The ingest config section; its ``synthetic``, ``folder``,
+            ``nyu_labeled``, ``kitti_depth``, ``diode`` and ``tfds`` attributes configure
+            the sources, ``max_image_pixels`` their image size limit.
 
     Returns:
         The source.

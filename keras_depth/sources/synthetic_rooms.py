@@ -36,8 +36,9 @@ def render_scene(seed: int, index: int, height: int, width: int, max_depth: floa
 
     Returns:
         The record: uint8 RGB (height, width, 3), float32 z-depth in metres
-        (height, width) with 0 where the simulated sensor has no depth, and the
-        NYU Kinect intrinsics scaled to the image size.
+        (height, width) with 0 where the simulated sensor has no depth, the
+        NYU Kinect intrinsics scaled to the image size, and its key as its group
+        (each scene is a room sampled on its own: no two scenes share a room).
     """
     layers = render_seeded(seed, index, height, width, max_depth)
     key = scene_key(seed, index)
@@ -47,6 +48,7 @@ def render_scene(seed: int, index: int, height: int, width: int, max_depth: floa
         image=layers.image,
         depth=layers.depth,
         intrinsics=layers.intrinsics.as_tuple(),
+        group=key,  # every scene is a room of its own
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from components.base import StageContext
-from keras_depth.config import SyntheticRoomsConfig
+from keras_depth.config import FolderSourceConfig, SyntheticRoomsConfig
 from pipeline.config import PipelineConfig
 
 STORAGE_HEIGHT, STORAGE_WIDTH = 48, 64
@@ -40,6 +40,11 @@ class RgbdFolder:
     root: Path
     good_keys: list[str]
     bad_reasons: dict[str, str]
+
+    def source_config(self, **overrides) -> FolderSourceConfig:
+        """The ``folder`` source over ``root`` with each pair its own group (by default the
+        files of a flat folder form one group, which the split cannot divide)."""
+        return FolderSourceConfig(root=str(self.root), group_pattern=r"rgb_(\w+)\.png$", **overrides)
 
 
 @pytest.fixture(scope="session")

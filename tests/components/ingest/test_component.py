@@ -184,6 +184,7 @@ def test_beam_options_default_to_direct_runner_and_can_be_overridden(small_confi
     [
         ({"train_fraction": 0.9, "val_fraction": 0.2}, "must be at most 1"),
         ({"shards_per_split": 0}, "ingest.shards_per_split must be at least 1"),
+        ({"max_image_pixels": 0}, "ingest.max_image_pixels must be at least 1"),
         ({"max_failed_fraction": 1.5}, r"ingest.max_failed_fraction must be in \[0, 1\]"),
     ],
 )

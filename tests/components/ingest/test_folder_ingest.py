@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from components.ingest import STAGE
 from keras_depth.config import FolderSourceConfig
@@ -32,9 +33,7 @@ def read_dead_letters(path) -> list[dict]:
 
 
 def test_bad_pairs_are_dead_lettered_with_their_reasons(rgbd_folder, small_config, make_context, tmp_path):
-    config = small_config(
-        source="folder", folder=FolderSourceConfig(root=str(rgbd_folder.root)), max_failed_fraction=0.5
-    )
+    config = small_config(source="folder", folder=rgbd_folder.source_config(), max_failed_fraction=0.5)
     context = make_context(tmp_path, config)
     counts = STAGE.run(context)
     num_bad, num_good = len(rgbd_folder.bad_reasons), len(rgbd_folder.good_keys)
@@ -54,9 +53,7 @@ def test_bad_pairs_are_dead_lettered_with_their_reasons(rgbd_folder, small_confi
 def test_too_many_failures_fail_the_stage_and_keep_the_dead_letters(
     rgbd_folder, small_config, make_context, tmp_path
 ):
-    config = small_config(
-        source="folder", folder=FolderSourceConfig(root=str(rgbd_folder.root)), max_failed_fraction=0.1
-    )
+    config = small_config(source="folder", folder=rgbd_folder.source_config(), max_failed_fraction=0.1)
     context = make_context(tmp_path, config)
     kept = context.work_dir / "dead_letter.jsonl"
     first_key = min(rgbd_folder.bad_reasons)
@@ -91,3 +88,45 @@ def test_real_nyu_samples_are_all_written(real_rgbd_dir, small_config, make_cont
     assert stats["image_sizes"] == {"480x640": NUM_NYU_SAMPLES}
     assert stats["depth_histogram"]["range_m"] == [0.0, 10.0]
     assert np.sum(stats["depth_histogram"]["counts"]) == sum(int((e.depth > 0).sum()) for e in examples)
+
+
+def test_every_file_the_glob_finds_is_written_or_dead_lettered(
+    rgbd_folder, small_config, make_context, tmp_path
+):
+    root = rgbd_folder.root
+    depth = np.full((60, 80), 1500, np.uint16)
+    for name, rgb in {
+        "opaque": np.full((60, 80, 4), 255, np.uint8),
+        "translucent": np.full((60, 80, 4), 128, np.uint8),
+        "grey": np.full((60, 80), 128, np.uint8),
+    }.items():
+        Image.fromarray(rgb).save(root / f"rgb_{name}.png")
+        Image.fromarray(depth).save(root / f"depth_{name}.png")
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(root / "rgb_big.png")
+    Image.fromarray(np.full((100, 100), 1500, np.uint16)).save(root / "depth_big.png")
+    (root / "rgb_loop.png").symlink_to("rgb_loop.png")
+    (root / "rgb_dangling.png").symlink_to("gone.png")
+    expected_reasons = rgbd_folder.bad_reasons | {
+        "folder/rgb_translucent.png": f"RGB image {root / 'rgb_translucent.png'} has 4800 of 4800 pixels transparent",
+        "folder/rgb_grey.png": f"RGB image {root / 'rgb_grey.png'} has mode 'L'",
+        "folder/rgb_big.png": f"RGB image {root / 'rgb_big.png'} is 100x100 = 10000 pixels, above max_image_pixels=6000",
+        "folder/rgb_loop.png": f"RGB file {root / 'rgb_loop.png'} is a symbolic link loop",
+        "folder/rgb_dangling.png": f"RGB file {root / 'rgb_dangling.png'} is a dangling symbolic link to 'gone.png'",
+    }
+    config = small_config(
+        source="folder", folder=rgbd_folder.source_config(), max_failed_fraction=0.6, max_image_pixels=6000
+    )
+    context = make_context(tmp_path, config)
+    counts = STAGE.run(context)
+
+    found = sorted(f"folder/{path.name}" for path in root.glob("rgb_*.png"))
+    written = sorted(example.key for example in written_examples(context.output_dir))
+    dead_letters = read_dead_letters(context.output_dir / "dead_letter.jsonl")
+    assert written == sorted([*rgbd_folder.good_keys, "folder/rgb_opaque.png"])
+    assert [entry["key"] for entry in dead_letters] == sorted(expected_reasons)
+    assert sorted(written + [entry["key"] for entry in dead_letters]) == found  # records lost: 0
+    for entry in dead_letters:
+        assert entry["reason"].startswith(expected_reasons[entry["key"]]), entry
+    assert counts["records_read"] == len(found)
+    stats = json.loads((context.output_dir / "stats.json").read_text())
+    assert stats["conversions"] == {"opaque_alpha_dropped": 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.ingest.resize import cover_size, fit_to_storage
+from components.ingest.resize import cover_size, fit_to_storage, stored_frame_box
 from keras_depth.sources.base import RawRecord
 
 
@@ -62,3 +62,21 @@ def test_intrinsics_follow_scale_and_crop():
 
 def test_missing_intrinsics_stay_missing():
     assert fit_to_storage(make_record(100, 100), 48, 64).intrinsics is None
+
+
+@pytest.mark.parametrize("size", [(480, 640), (375, 1242), (100, 100), (48, 64), (20, 30)])
+def test_frame_box_maps_each_stored_depth_pixel_to_the_source_pixel_it_came_from(size):
+    record = make_record(*size)
+    stored = fit_to_storage(record, 48, 64)
+    top, left, bottom, right = stored_frame_box(*size, 48, 64)
+    # A stored pixel centre (i + 0.5) lies at source row top + (i + 0.5) * (bottom - top) / 48; nearest
+    # neighbour takes the source pixel containing it.
+    rows = np.floor(top + (np.arange(48) + 0.5) * (bottom - top) / 48).astype(int)
+    cols = np.floor(left + (np.arange(64) + 0.5) * (right - left) / 64).astype(int)
+    np.testing.assert_array_equal(stored.depth, record.depth[np.ix_(rows, cols)])
+
+
+def test_frame_box_of_a_cropped_cover():
+    # 375 x 1242 covers 48 x 64 at scale 48 / 375: 48 x 159, cropped 47 columns on the left, so the frame
+    # spans source columns 47 * 1242 / 159 = 367.13 to 111 * 1242 / 159 = 867.06 and every row.
+    assert stored_frame_box(375, 1242, 48, 64) == pytest.approx((0.0, 367.13207, 375.0, 867.05660))

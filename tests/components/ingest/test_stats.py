@@ -51,3 +51,31 @@ def test_empty_input_and_totals():
     assert stats["records_written"] == 0 and stats["records_read"] == 3 and stats["records_failed"] == 3
     assert stats["counts"] == {"train": 0, "val": 0, "test": 0}
     assert stats["valid_fraction_mean"] == 0.0
+
+
+def test_groups_are_counted_per_split_and_across_splits():
+    depth = np.array([[1.0, 2.0]], np.float32)
+    summaries = [
+        summarize("train", (1, 2), depth, group="bedroom_0001"),
+        summarize("train", (1, 2), depth, group="bedroom_0001"),
+        summarize("train", (1, 2), depth, group="kitchen_0002"),
+        summarize("test", (1, 2), depth, group="office_0003"),
+        summarize("val", (1, 2), depth, group="kitchen_0002"),  # an official split may do this
+    ]
+    stats = finalize_stats(combine(summaries), 6, 1, records_skipped={"not in splits.mat": 2})
+    assert stats["counts"] == {"train": 3, "val": 1, "test": 1}
+    assert stats["groups"] == {"train": 2, "val": 1, "test": 1}
+    assert stats["groups_in_several_splits"] == 1
+    assert stats["records_skipped"] == {"not in splits.mat": 2}
+
+
+def test_records_skipped_after_reading_join_the_reasons_and_are_totalled():
+    summaries = [summarize("test", (1, 2), np.array([[1.0, 2.0]], np.float32), group="kitchen_0028")]
+    after_read = {"nyu_labeled: train split, not among its splits (test)": 3, "not in splits.mat": 1}
+    stats = finalize_stats(combine(summaries), 5, 0, {"not in splits.mat": 2}, skipped_after_read=after_read)
+    assert stats["records_skipped"] == {
+        "not in splits.mat": 3,
+        "nyu_labeled: train split, not among its splits (test)": 3,
+    }
+    assert stats["records_skipped_after_read"] == 4
+    assert finalize_stats(combine(summaries), 1, 0)["records_skipped_after_read"] == 0

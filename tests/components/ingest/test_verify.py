@@ -14,7 +14,7 @@ from components.ingest.verify import (
 )
 
 SPLIT_COUNTS = {"train": 8, "val": 1, "test": 1}
-STATS = {"records_read": 12, "records_failed": 2, "counts": SPLIT_COUNTS}
+STATS = {"records_read": 12, "records_failed": 2, "records_skipped_after_read": 0, "counts": SPLIT_COUNTS}
 COUNTERS = {"records_read": 12, "records_failed": 2, "records_written_train": 8}
 DEAD_LETTERS = [
     {"key": f"folder/{index}", "source_path": "x", "reason": f"bad {index}"} for index in range(5)
@@ -24,12 +24,17 @@ DEAD_LETTERS = [
 def test_consistent_tallies_pass():
     check_consistency(12, SPLIT_COUNTS, 2, STATS, COUNTERS)
     check_consistency(12, SPLIT_COUNTS, 2, STATS, {})  # a runner without metrics
+    # records read and then skipped on purpose (a split their source does not feed) are accounted for
+    check_consistency(15, SPLIT_COUNTS, 2, {**STATS, "records_read": 15, "records_skipped_after_read": 3}, {})
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ((13, SPLIT_COUNTS, 2, STATS, {}), "records read (13) != written (10) + dead-lettered (2)"),
+        (
+            (13, SPLIT_COUNTS, 2, STATS, {}),
+            "records read (13) != written (10) + dead-lettered (2) + skipped after reading (0)",
+        ),
         (
             (12, SPLIT_COUNTS, 2, {**STATS, "counts": {"train": 9, "val": 0, "test": 1}}, {}),
             "stats.json counts {'train': 9, 'val': 0, 'test': 1} != records in the shards",

@@ -31,6 +31,12 @@ def test_keys_are_stable_and_numbered():
     assert scene_key(12, 7) == "synthetic_rooms/s12/000007"
 
 
+def test_each_scene_is_its_own_group():
+    source = _source(num_scenes=2, height=12, width=16)
+    records = [source.load(key) for key in source.list_keys()]
+    assert [record.group for record in records] == source.list_keys()
+
+
 def test_same_key_renders_identically_in_any_order_and_source():
     keys = _source().list_keys()
     forward = {key: _source().load(key) for key in keys}
