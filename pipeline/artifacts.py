@@ -9,7 +9,7 @@ all of them still exist.
 What a killed run leaves behind is removed by the next run (:meth:`ArtifactStore.remove_stale`):
 temporary (``.tmp-*``) and replaced (``.old-*``) directories carry their process's owner tag in
 their name, work directories (``.work-<fingerprint>``) in an ``.owner`` file. Only those of a process
-that has exited on this host are removed (``pipeline.owners``); a work directory stays while its
+that has exited on this host are removed (``components.owners``); a work directory stays while its
 fingerprint is incomplete (its checkpoints resume the stage) unless another run of the stage
 completed after it was last used.
 """
@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from components.base import Artifact
-from pipeline.owners import is_gone, owner_tag, tag_at_end
+from components.owners import is_gone, owner_tag, tag_at_end
 
 PIPELINE_ROOT = "pipeline_root"
 METADATA_FILE = "metadata.json"

@@ -4,7 +4,7 @@ When the pipeline starts its MLflow run it writes ``<output_dir>/.mlflow-runs/<r
 (run id, tracking URI, owner ``<pid>@<host>``, the status to close it with) and deletes the file
 when it has ended the run. A process killed in between (SIGKILL, out of memory, a pre-empted machine)
 leaves the file, and the run stays RUNNING in MLflow. The next pipeline run on the same output
-directory closes every such run whose owner has exited (``pipeline.owners``; the closing is
+directory closes every such run whose owner has exited (``components.owners``; the closing is
 ``pipeline.tracking.close_orphaned_runs``): as ``KILLED``, or with the recorded status when the process
 ended its work but could not reach the server to say so.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.owners import is_gone, owner_tag
+from components.owners import is_gone, owner_tag
 
 OPEN_RUNS_DIR = ".mlflow-runs"
 STATUS_KILLED = "KILLED"

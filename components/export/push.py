@@ -5,7 +5,8 @@ integer; a server serves the highest one. A push never modifies an existing vers
 SavedModel into a hidden staging directory inside ``<serving_root>/<model_name>/`` (a name with a
 leading dot, which no server takes for a version) and then renames it to the next free integer.
 The rename is atomic on one file system, so a server polling the directory sees either no new
-version or a complete one.
+version or a complete one. The staging name ends with its owner ``<pid>@<host>``; the next push
+removes the staging directories of pushes whose process was killed (``components.owners``).
 
 A push is idempotent for one model: the staging copy gets ``assets.extra/push_source.json`` (the
 ``source`` the caller names the model by, e.g. its train fingerprint; TF Serving ignores
@@ -24,6 +25,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from components.owners import is_gone, owner_tag, tag_at_end
 
 DEFAULT_SERVING_DIR = "serving"
 STAGING_PREFIX = ".push-"
@@ -98,6 +101,21 @@ def read_push_source(version_dir: str | Path) -> dict | None:
         return None
 
 
+def remove_stale_staging(model_dir: Path) -> list[Path]:
+    """Removes the staging directories of pushes whose process was killed (owner gone, this host).
+
+    Args:
+        model_dir: ``<serving_root>/<model_name>/``.
+
+    Returns:
+        The directories removed.
+    """
+    stale = [path for path in model_dir.glob(f"{STAGING_PREFIX}*") if is_gone(tag_at_end(path.name))]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def push_saved_model(
     saved_model_dir: str | Path, model_dir: str | Path, source: Mapping[str, object] | None = None
 ) -> PushResult:
@@ -125,7 +143,8 @@ def push_saved_model(
     if source is not None and latest is not None and read_push_source(latest) == source:
         return PushResult(version=int(latest.name), path=latest, reused=True)
     model_dir.mkdir(parents=True, exist_ok=True)
-    staging = model_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    remove_stale_staging(model_dir)
+    staging = model_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}-{owner_tag()}"
     try:
         shutil.copytree(saved_model_dir, staging)
         if source is not None:

@@ -15,9 +15,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from components.base import StageDefinition
+from components.owners import is_gone, owner_tag, tag_at_end, this_host
 from pipeline.artifacts import ArtifactStore
 from pipeline.config import PipelineConfig
-from pipeline.owners import is_gone, owner_tag, tag_at_end, this_host
 from pipeline.runner import run_stages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

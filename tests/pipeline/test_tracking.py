@@ -13,9 +13,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from components.owners import this_host
 from pipeline.config import load_config
 from pipeline.open_runs import OPEN_RUNS_DIR
-from pipeline.owners import this_host
 from pipeline.tracking import (
     HTTP_LIMITS,
     TrackingUnavailable,

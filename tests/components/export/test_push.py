@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -16,6 +18,7 @@ from components.export.push import (
     resolve_serving_root,
     served_versions,
 )
+from components.owners import owner_tag, this_host
 from pipeline.config import PipelineConfig
 
 
@@ -111,3 +114,18 @@ def test_a_failed_push_leaves_no_version_and_no_staging(tmp_path, saved_model, m
 def test_refuses_a_directory_that_is_not_a_saved_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="saved_model.pb"):
         push_saved_model(tmp_path, tmp_path / "depth")
+
+
+def test_a_push_removes_the_staging_directories_of_killed_pushes_only(tmp_path, saved_model):
+    model_dir = tmp_path / "serving" / "depth"
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    killed = model_dir / f"{STAGING_PREFIX}0123abcd-{exited.pid}@{this_host()}"
+    running = model_dir / f"{STAGING_PREFIX}4567ef01-{owner_tag()}"
+    other_host = model_dir / f"{STAGING_PREFIX}89abcdef-{exited.pid}@another-host"
+    for staging in (killed, running, other_host):
+        (staging / "variables").mkdir(parents=True)
+    push_saved_model(saved_model, model_dir)
+    assert not killed.exists()
+    assert running.is_dir() and other_host.is_dir()
+    assert served_versions(model_dir) == [1]

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import scipy.io
 import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from components.ingest.split import key_position
@@ -206,3 +208,35 @@ def test_ingest_stage_keeps_the_official_split_and_no_scene_in_two_splits(nyu_la
         groups["train"] & groups["val"] or groups["train"] & groups["test"] or groups["val"] & groups["test"]
     )
     assert "ingest: 12 records to process from 'nyu_labeled'" in result.stderr
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mutated_mat_file_fails_naming_the_file_or_gives_records_and_record_errors(nyu_labeled_files, data):
+    """Random damage to the HDF5 bytes: the source refuses the file (naming it) or loads frame by frame."""
+    files = nyu_labeled_files(["kitchen_0001", "office_0002"], height=12, width=16)
+    sample = bytearray(files.path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 6), label="edits")):
+        at = data.draw(st.integers(0, len(sample) - 1), label="offset")
+        edit = data.draw(st.sampled_from(["flip", "truncate", "zero"]), label="edit")
+        if edit == "flip":
+            sample[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif edit == "truncate":
+            del sample[max(at, 1) :]
+        else:
+            sample[at : at + 16] = bytes(len(sample[at : at + 16]))
+    files.path.write_bytes(bytes(sample))
+    try:
+        source = source_of(files)
+        keys = source.list_keys()
+    except (ValueError, OSError) as error:
+        assert str(files.path) in str(error) or "nyu_labeled" in str(error)
+        return
+    for key in keys:
+        try:
+            record = source.load(key)
+        except RecordError as error:
+            assert str(error)
+            continue
+        assert record.image.dtype == np.uint8 and record.image.shape[2] == 3
+        assert record.depth.shape == record.image.shape[:2]

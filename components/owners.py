@@ -1,7 +1,7 @@
 """Which process left something behind: ``<pid>@<host>`` owner tags, and whether that process is gone.
 
 The runner tags what a killed process would leave (temporary and work directories, open MLflow runs)
-with its owner. A later run removes or closes only what belongs to a process that no longer runs on
+with its owner, and so does the export stage's push (its staging directory in the serving directory). A later run removes or closes only what belongs to a process that no longer runs on
 this host; anything of a live process, of another host (a shared file system) or with an unreadable
 tag is left alone.
 """
