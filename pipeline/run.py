@@ -12,25 +12,46 @@ Every config value is checked before any stage runs (exit status 2 and a
 one-line message naming the key and its file or --set). MLflow tracking is
 best-effort: an unreachable tracking server falls back to the local store
 (set mlflow.required=true to fail instead, exit status 1).
+
+stderr carries the pipeline's log lines and throttled progress only (``--quiet``:
+warnings and errors; ``--log-format json``: one JSON object per line): library
+start-up noise is held back by :mod:`pipeline.console` (logging) and
+:mod:`pipeline.stderr_filter` (what native code and Beam's worker processes
+write to the descriptor); ``--native-logs`` keeps it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 
+from components.progress import DEFAULT_PROGRESS_SECONDS, PROGRESS_SECONDS_ENV
 from pipeline.config import ConfigError, config_to_dict, load_config
+from pipeline.console import LOG_FORMATS, configure_logging, route_library_logs
 from pipeline.preflight import check_before_run
 from pipeline.runner import PipelineError, expand_stages, run_stages
-from pipeline.stages import STAGE_ORDER, default_registry
+from pipeline.stages import STAGE_ORDER
+from pipeline.stderr_filter import StderrFilter, quiet_native_logs
 from pipeline.tracking import TrackingUnavailable
 
 DEFAULT_OUTPUT_DIR = "runs"
 
 log = logging.getLogger("keras_depth.pipeline")
+
+
+def seconds_argument(text: str) -> float:
+    """A command-line number of seconds >= 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stage",
         choices=[*STAGE_ORDER, "all"],
         default="all",
-        help="stage to run; 'all' runs every implemented stage in order (default: all)",
+        help="stage to run; 'all' runs every stage in order (default: all)",
     )
     parser.add_argument(
         "--config",
@@ -81,25 +102,61 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config as YAML and exit"
     )
-    parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    parser.add_argument(
+        "--quiet", action="store_true", help="log warnings and errors only (no progress lines)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="stderr lines: 'text' (HH:MM:SS LEVEL [logger] message) or 'json' (one object per line: "
+        "time, level, logger, message, and stage, done, total, rate, eta_s where known) (default: text)",
+    )
+    parser.add_argument(
+        "--progress-seconds",
+        type=seconds_argument,
+        default=None,
+        metavar="SECONDS",
+        help=f"at most one progress line per stage every SECONDS (default: {DEFAULT_PROGRESS_SECONDS:g}, "
+        f"or ${PROGRESS_SECONDS_ENV})",
+    )
+    parser.add_argument(
+        "--native-logs",
+        action="store_true",
+        help="keep the start-up messages of TensorFlow (C++), absl and Beam's worker processes, "
+        "hidden by default",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parses ``argv``, sets up the console, runs; returns the exit status (0, 1 or 2)."""
     args = build_parser().parse_args(argv)
-    # TensorFlow's C++ info lines (CUDA probing on CPU machines, buffer sizes) drown the stage logs.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    # Beam's runner relays every worker log line at INFO; keep its warnings and errors.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # Before anything imports TensorFlow, Beam or MLflow (Beam's worker processes inherit these).
+    if not args.native_logs:
+        quiet_native_logs()
+    route_library_logs()
+    if args.progress_seconds is not None:
+        os.environ[PROGRESS_SECONDS_ENV] = str(args.progress_seconds)
+    configure_logging(args.quiet, args.log_format)
+    with StderrFilter(drop_noise=not args.native_logs, json_lines=args.log_format == "json"):
+        return run(args)
+
+
+def report_error(message: str, log_format: str) -> None:
+    """One line on stderr: the message itself, or a JSON log line with ``--log-format json``."""
+    if log_format == "json":
+        log.error("%s", message)
+    else:
+        print(message, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Loads the config and runs the stages of the parsed command line; returns the exit status."""
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        report_error(f"config error: {err}", args.log_format)
         return 2
     if args.print_config:
         import yaml
@@ -107,20 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
         return 0
     stages = expand_stages(args.stage)
-    if args.stage == "all":
-        implemented = default_registry()
-        missing = [name for name in stages if name not in implemented]
-        if missing:
-            log.warning("not implemented yet, not run: %s", ", ".join(missing))
-        stages = [name for name in stages if name in implemented]
     try:
         check_before_run(config, stages, args.output_dir, args.config, args.overrides)
         artifacts = run_stages(config, stages, args.output_dir, args.force, args.beam_args)
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        report_error(f"config error: {err}", args.log_format)
         return 2
-    except (PipelineError, TrackingUnavailable, NotImplementedError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (PipelineError, TrackingUnavailable) as err:
+        report_error(f"error: {err}", args.log_format)
         return 1
     from pipeline.summary import format_summary
 

@@ -2,7 +2,8 @@
 
 ``run`` lists the source's keys, runs :func:`~components.ingest.pipeline_beam.build_pipeline`
 (DirectRunner by default, any Beam runner through ``beam_args``) into the
-stage's output directory, then checks the artifact (every record written or
+stage's output directory, logging its progress on the DirectRunner
+(:mod:`components.ingest.progress`), then checks the artifact (every record written or
 dead-lettered, ``stats.json`` agreeing with the shards, the failed fraction
 under ``ingest.max_failed_fraction``) before saving a contact sheet.
 """
@@ -27,6 +28,7 @@ from components.ingest.pipeline_beam import (
     build_pipeline,
     pipeline_options,
 )
+from components.ingest.progress import watch_ingest_progress
 from components.ingest.sources import make_ingest_source
 from components.ingest.split import check_fractions, check_split_sizes
 from components.ingest.verify import (
@@ -143,10 +145,11 @@ def run(ctx: StageContext) -> dict:
         config.shards_per_split,
     )
     started = time.monotonic()
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, source, keys, config, ctx.output_dir)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with watch_ingest_progress(options, len(keys), ctx.log) as progress_path:
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, source, keys, config, ctx.output_dir, progress_path)
+        result = pipeline.run()
+        result.wait_until_finish()
     seconds = time.monotonic() - started
 
     for leftover in remove_beam_temp_dirs(ctx.output_dir):

@@ -16,7 +16,11 @@ Steps (Beam labels):
   plus the read and failed totals and the skipped records (by the source when listing, by
   ``Route`` and ``DropTestGroups`` after reading) -> ``stats.json``;
 - Beam counters ``ingest/records_read``, ``ingest/records_written_<split>``,
-  ``ingest/records_failed``.
+  ``ingest/records_failed``, ``ingest/records_skipped``;
+- progress: ``CountRead`` (fused with ``Load``: each key is counted as it goes to ``Load``) counts
+  the records read, and ``CountWritten_<split>``, ``CountFailed`` and ``CountSkippedRecords`` those
+  finished, into a folder the stage polls
+  (:mod:`components.ingest.progress`).
 
 Everything shipped to workers (DoFns, the source, plain functions with their
 arguments) is a top-level, picklable object, so the graph runs on the
@@ -37,6 +41,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.failpoints import failpoint
 from components.ingest.config import IngestConfig
+from components.ingest.progress import FINISHED, READ, ProgressCounter
 from components.ingest.resize import fit_to_storage, stored_frame_box
 from components.ingest.sources import (
     SKIPPED_TAG,
@@ -57,6 +62,8 @@ from keras_depth.sources.composite import key_source_name
 METRICS_NAMESPACE = "ingest"
 DEAD_LETTER_TAG = "dead_letter"
 DEAD_LETTER_FILE = "dead_letter.jsonl"
+# Loggers of a DirectRunner worker process (``sdk_worker_main`` runs as ``__main__``) -> level.
+WORKER_LOG_LEVEL_OVERRIDES = {"__main__": "ERROR", "apache_beam.options.pipeline_options": "ERROR"}
 
 
 class StoredRecord(NamedTuple):
@@ -85,17 +92,28 @@ def dead_letter(key: str, source_path: str, reason: str) -> beam.pvalue.TaggedOu
 
 
 class CountFn(beam.DoFn):
-    """Passes elements through, counting them in the Beam metric ``ingest/<name>``."""
+    """Passes elements through, counting them in the Beam metric ``ingest/<name>``.
 
-    def __init__(self, name: str):
+    With a progress file, they are also counted into it (:mod:`components.ingest.progress`).
+    """
+
+    def __init__(self, name: str, progress_path: str | None = None):
         self._name = name
+        self._progress_path = progress_path
 
     def setup(self):
         self._counter = beam.metrics.Metrics.counter(METRICS_NAMESPACE, self._name)
+        self._progress = ProgressCounter(self._progress_path) if self._progress_path else None
 
     def process(self, element):
         self._counter.inc()
+        if self._progress:
+            self._progress.add()
         yield element
+
+    def finish_bundle(self):
+        if self._progress:
+            self._progress.flush()
 
 
 class LoadFn(beam.DoFn):
@@ -227,12 +245,20 @@ def pipeline_options(config: IngestConfig, extra_args: list[str]) -> PipelineOpt
         f"--direct_running_mode={config.direct_running_mode}",
         # Worker processes log every gRPC step at INFO; the stage logs its own progress.
         "--default_sdk_harness_log_level=WARNING",
+        # Start-up warnings of every worker process about Beam itself, not this pipeline: no staged
+        # main session, and the DirectRunner's own flags, which the worker does not parse.
+        f"--sdk_harness_log_level_overrides={json.dumps(WORKER_LOG_LEVEL_OVERRIDES)}",
     ]
     return PipelineOptions(flags=defaults + list(config.beam_args) + list(extra_args))
 
 
 def build_pipeline(
-    pipeline: beam.Pipeline, source: DepthSource, keys: list[str], config: IngestConfig, output_dir: Path
+    pipeline: beam.Pipeline,
+    source: DepthSource,
+    keys: list[str],
+    config: IngestConfig,
+    output_dir: Path,
+    progress_dir: str | None = None,
 ) -> None:
     """Adds the ingest graph to ``pipeline``.
 
@@ -243,12 +269,19 @@ def build_pipeline(
         config: Ingest settings (storage size, split fractions, shards).
         output_dir: Receives ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz``,
             ``dead_letter.jsonl`` and ``stats.json``.
+        progress_dir: Folder that ``CountRead`` and the final counts count records into, or None
+            (:func:`components.ingest.progress.watch_ingest_progress`).
     """
+    read_path, finished_path = (
+        (os.path.join(progress_dir, READ), os.path.join(progress_dir, FINISHED))
+        if progress_dir
+        else (None, None)
+    )
     keys_read = (
         pipeline
         | "CreateKeys" >> beam.Create(keys)
         | "Reshuffle" >> beam.Reshuffle()
-        | "CountRead" >> beam.ParDo(CountFn("records_read"))
+        | "CountRead" >> beam.ParDo(CountFn("records_read", read_path))
     )
     loaded = keys_read | "Load" >> beam.ParDo(LoadFn(source)).with_outputs(DEAD_LETTER_TAG, main="records")
     routed = loaded.records | "Route" >> beam.ParDo(RouteFn(config)).with_outputs(
@@ -272,6 +305,7 @@ def build_pipeline(
     skipped = (
         (routed[SKIPPED_TAG], kept[SKIPPED_TAG])
         | "FlattenSkipped" >> beam.Flatten()
+        | "CountSkippedRecords" >> beam.ParDo(CountFn("records_skipped", finished_path))
         | "CountSkipped" >> beam.combiners.Count.PerElement()
         | "SkippedByReason" >> beam.combiners.ToDict()
     )
@@ -281,7 +315,7 @@ def build_pipeline(
         (
             partitions[index]
             | f"Encode_{split}" >> beam.Map(encode_with_key_source)
-            | f"CountWritten_{split}" >> beam.ParDo(CountFn(f"records_written_{split}"))
+            | f"CountWritten_{split}" >> beam.ParDo(CountFn(f"records_written_{split}", finished_path))
             | f"Write_{split}"
             >> beam.io.WriteToTFRecord(
                 file_path_prefix=str(output_dir / split / SHARD_PREFIX),
@@ -295,7 +329,7 @@ def build_pipeline(
     failed = (
         (loaded[DEAD_LETTER_TAG], valid[DEAD_LETTER_TAG])
         | "FlattenDeadLetters" >> beam.Flatten()
-        | "CountFailed" >> beam.ParDo(CountFn("records_failed"))
+        | "CountFailed" >> beam.ParDo(CountFn("records_failed", finished_path))
     )
     write_single_file(
         failed

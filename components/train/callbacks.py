@@ -10,9 +10,14 @@ with a :class:`StepCounter` (no device synchronisation per step, unlike reading
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import keras
+
+from components.progress import FIELDS, format_duration, format_rate
+
+TRAIN_STAGE = "train"
 
 
 class StepCounter(keras.callbacks.Callback):
@@ -51,7 +56,7 @@ class StopAtStep(keras.callbacks.Callback):
 
 
 class EpochStats(keras.callbacks.Callback):
-    """Adds the epoch's step, throughput and learning rate to the epoch logs and logs a throughput line.
+    """Adds the epoch's step, throughput and learning rate to the epoch logs and logs the epoch's line.
 
     Keys added to the ``logs`` of ``on_epoch_end`` (seen by every later callback, ``History`` included):
     ``step`` (global optimizer step at the end of the epoch), ``train_seconds`` (training time of the
@@ -63,15 +68,19 @@ class EpochStats(keras.callbacks.Callback):
         counter: The phase's :class:`StepCounter`, placed before this callback.
         global_batch: Images per optimizer step over all replicas.
         phase: Phase name for the log line.
-        log: Logger of the throughput line.
+        log: Logger of the epoch line.
+        total_steps: Optimizer steps of the whole phase (for the line's progress and ETA).
     """
 
-    def __init__(self, counter: StepCounter, global_batch: int, phase: str, log: logging.Logger) -> None:
+    def __init__(
+        self, counter: StepCounter, global_batch: int, phase: str, log: logging.Logger, total_steps: int
+    ) -> None:
         super().__init__()
         self.counter = counter
         self.global_batch = global_batch
         self.phase = phase
         self.log = log
+        self.total_steps = total_steps
         self._epoch_start = 0.0
         self._epoch_start_step = 0
         self._train_end: float | None = None
@@ -96,9 +105,57 @@ class EpochStats(keras.callbacks.Callback):
             self.global_batch,
             self.model.optimizer,
             self.log,
+            self.total_steps,
+            logs or {},
         )
         if logs is not None:
             logs.update(stats)
+
+
+def epoch_line(
+    phase: str,
+    epoch: int,
+    step: int,
+    total_steps: int,
+    steps_per_sec: float,
+    images_per_sec: float,
+    logs: dict,
+) -> tuple[str, dict]:
+    """The epoch's progress line and its structured fields (:mod:`components.progress`).
+
+    Args:
+        phase: Phase name.
+        epoch: Index of the epoch in its phase.
+        step: Global optimizer step at the end of the epoch.
+        total_steps: Optimizer steps of the whole phase.
+        steps_per_sec: Training speed of the epoch (validation excluded).
+        images_per_sec: The same in images.
+        logs: The epoch's Keras logs (``loss`` and ``val_loss`` are shown when present).
+
+    Returns:
+        ``("<phase> epoch <n>: step <step>/<total> (<percent>%), loss <l>, val_loss <v>, <r> img/s,
+        ETA <duration>", fields)``; the ETA counts training steps at the epoch's speed.
+    """
+    eta = (total_steps - step) / steps_per_sec if steps_per_sec > 0 else math.inf
+    losses = {name: float(logs[name]) for name in ("loss", "val_loss") if name in logs}
+    line = (
+        f"{phase} epoch {epoch + 1}: step {step}/{total_steps} ({100 * step // max(total_steps, 1)}%), "
+        + "".join(f"{name} {value:.4f}, " for name, value in losses.items())
+        + f"{format_rate(images_per_sec)} img/s, ETA {format_duration(eta)}"
+    )
+    fields = {
+        "stage": TRAIN_STAGE,
+        "phase": phase,
+        "epoch": epoch + 1,
+        "done": step,
+        "total": total_steps,
+        "unit": "steps",
+        "rate": steps_per_sec,
+        "eta_s": eta if math.isfinite(eta) else None,
+        "images_per_sec": images_per_sec,
+        **losses,
+    }
+    return line, fields
 
 
 def epoch_stats(
@@ -110,8 +167,10 @@ def epoch_stats(
     global_batch: int,
     optimizer: keras.optimizers.Optimizer,
     log: logging.Logger,
+    total_steps: int,
+    logs: dict,
 ) -> dict:
-    """The per-epoch statistics of :class:`EpochStats` (shared by the custom loop); logs a throughput line.
+    """The per-epoch statistics of :class:`EpochStats` (shared by the custom loop); logs the epoch line.
 
     Args:
         phase: Phase name for the log line.
@@ -121,22 +180,17 @@ def epoch_stats(
         step: Global optimizer step at the end of the epoch.
         global_batch: Images per optimizer step over all replicas.
         optimizer: The phase's optimizer (its base ``learning_rate`` is reported).
-        log: Logger of the throughput line.
+        log: Logger of the epoch line (:func:`epoch_line`).
+        total_steps: Optimizer steps of the whole phase.
+        logs: The epoch's logs so far (loss and validation metrics).
 
     Returns:
         ``step``, ``train_seconds``, ``images_per_sec`` and ``learning_rate``.
     """
     seconds = max(seconds, 1e-9)
     images_per_sec = steps * global_batch / seconds
-    log.info(
-        "%s epoch %d: %d steps in %.1f s, %.1f img/s (step %d)",
-        phase,
-        epoch + 1,
-        steps,
-        seconds,
-        images_per_sec,
-        step,
-    )
+    line, fields = epoch_line(phase, epoch, step, total_steps, steps / seconds, images_per_sec, logs)
+    log.info("%s", line, extra={FIELDS: fields})
     return {
         "step": step,
         "train_seconds": seconds,

@@ -254,6 +254,8 @@ class DistributedPhaseLoop:
                     self.global_batch,
                     self.model.optimizer,
                     log,
+                    spec.total_steps,
+                    logs,
                 )
             )
             records.append({"epoch": epoch, **logs})

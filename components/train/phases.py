@@ -47,7 +47,7 @@ from keras_depth.saving import load_depth_model
 
 COARSE, FINE = "coarse", "fine"
 PHASES = (COARSE, FINE)
-PROGRESS_VERBOSITY = 2  # Keras progress: one line per epoch
+PROGRESS_VERBOSITY = 0  # no Keras progress on stdout: EpochStats logs one line per epoch
 TRAIN_METRICS = (Delta1, AbsRel, RMSE, SILog)
 
 
@@ -210,7 +210,7 @@ class PhaseRunner:
         if start_step:
             self.log.info("%s: resuming at step %d of %d", spec.name, start_step, spec.total_steps)
         stop = StopAtStep(counter)
-        stats = EpochStats(counter, self.global_batch, spec.name, self.log)
+        stats = EpochStats(counter, self.global_batch, spec.name, self.log, spec.total_steps)
         all_callbacks = [counter, stats, backup, stop, *callbacks]
         while counter.step < spec.total_steps:
             epoch, into_epoch = divmod(counter.step, spec.steps_per_epoch)
