@@ -17,6 +17,8 @@ from pipeline.tracking import close_orphaned_runs, pipeline_run
 from pipeline.version import package_version
 
 RESOLVED_CONFIG_FILE = "config.yaml"
+# The stage whose artifact is the MLflow run's dataset input.
+INGEST_STAGE = "ingest"
 
 log = logging.getLogger("keras_depth.pipeline")
 
@@ -137,6 +139,31 @@ def _execute(
     return artifact
 
 
+def _ingest_read(plans: Sequence[PlannedStage], store: ArtifactStore) -> Artifact | None:
+    """The ingest artifact the execution reads but does not produce: reused, an upstream input, or
+    the one an upstream artifact was made from (``--stage export`` reads train, made from ingest)."""
+    for plan in plans:
+        if plan.definition.name == INGEST_STAGE:
+            return plan.existing
+        for artifact in plan.inputs.values():
+            if artifact is None:
+                continue
+            if artifact.stage == INGEST_STAGE:
+                return artifact
+            made_from = artifact.metadata.get("inputs", {}).get(INGEST_STAGE)
+            if made_from is not None:
+                return store.load(INGEST_STAGE, made_from["fingerprint"])
+    return None
+
+
+def _log_dataset(artifact: Artifact | None) -> None:
+    """Logs the ingest artifact as the MLflow run's dataset input (best-effort; nothing when None)."""
+    if artifact is not None:
+        from components.ingest.tracking import log_dataset  # loads MLflow only when tracking
+
+        log_dataset(artifact)
+
+
 def run_stages(
     config: PipelineConfig,
     stages: Sequence[str],
@@ -153,7 +180,7 @@ def run_stages(
         output_dir: The run directory; artifacts go to ``<output_dir>/pipeline_root``.
         force: Rerun stages even when a completed artifact exists.
         beam_args: Extra Beam pipeline options for the ingest stage.
-        registry: Stage definitions by name (default: the implemented components).
+        registry: Stage definitions by name (default: every stage, ``pipeline.stages.default_registry``).
 
     Returns:
         The artifact of every stage that ran or was reused, by name.
@@ -161,18 +188,17 @@ def run_stages(
     Before anything runs, what killed runs left in ``output_dir`` is cleaned up: their temporary and
     stale work directories (:meth:`ArtifactStore.remove_stale`) and their MLflow runs left RUNNING
     (:func:`pipeline.tracking.close_orphaned_runs`). Once the stages completed, work directories that
-    a completed stage superseded are removed too.
+    a completed stage superseded are removed too. With tracking, the ingest artifact that the
+    execution produces or reads (directly or through an upstream artifact) is the MLflow run's
+    dataset input (:mod:`components.ingest.tracking`), logged before the first stage that reads it.
 
     Raises:
-        PipelineError: a requested stage is not implemented or an upstream artifact is missing.
+        PipelineError: an upstream artifact is missing.
         TrackingUnavailable: ``mlflow.required`` is true and the tracking store cannot be used.
     """
     started = time.time()
     output_dir = Path(output_dir).resolve()
     registry = default_registry() if registry is None else registry
-    missing = [name for name in stages if name not in registry]
-    if missing:
-        raise PipelineError(f"stage(s) not implemented yet: {', '.join(missing)}")
     store = ArtifactStore(output_dir)
     for path in store.remove_stale(started):
         log.info("removed %s, left by a run that was killed", path)
@@ -192,16 +218,18 @@ def run_stages(
         return {plan.definition.name: plan.existing for plan in plans}
     output_dir.mkdir(parents=True, exist_ok=True)
     with pipeline_run(config, output_dir, [plan.definition.name for plan in to_run]) as run_id:
-        if run_id is not None:
+        tracking = run_id is not None
+        if tracking:
             log.info("MLflow run %s", run_id)
+            _log_dataset(_ingest_read(plans, store))
         for plan in plans:
             name = plan.definition.name
             if plan.existing is not None:
                 results[name] = plan.existing
                 continue
-            results[name] = _execute(
-                plan, config, store, output_dir, results, beam_args, tracking=run_id is not None
-            )
+            results[name] = _execute(plan, config, store, output_dir, results, beam_args, tracking=tracking)
+            if tracking and name == INGEST_STAGE:
+                _log_dataset(results[name])
     for path in store.remove_stale(started):  # work directories older than what just completed
         log.info("removed %s, superseded by a completed run", path)
     return results

@@ -1,5 +1,8 @@
 """One MLflow run per pipeline execution; stages log into it with stage-prefixed keys.
 
+The experiment gets the tags of :mod:`pipeline.mlflow_ui` (model-training kind, a saved runs-table view
+of the headline metrics), and the links to the run's page and that view are logged when the run starts.
+
 Tracking is best-effort unless ``mlflow.required`` is true: an unreachable server at the start is
 replaced by the local SQLite store, and a failure while stages log only warns
 (``components.tracking``). During the run MLflow's HTTP client gives up after ``HTTP_LIMITS`` (a few
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from components import tracking
+from pipeline import mlflow_ui
 from pipeline.config import PipelineConfig, config_to_dict, flatten
 from pipeline.open_runs import STATUS_KILLED, forget_open_run, orphaned_runs, record_open_run
 from pipeline.version import package_version
@@ -290,10 +294,14 @@ def _start_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[
         if uri.startswith("sqlite:"):
             artifact_location = (Path(output_dir).resolve() / MLFLOW_ARTIFACTS).as_uri()
         experiment_id = mlflow.create_experiment(
-            config.mlflow.experiment_name, artifact_location=artifact_location
+            config.mlflow.experiment_name,
+            artifact_location=artifact_location,
+            tags=mlflow_ui.experiment_tags({}),
         )
     else:
         experiment_id = experiment.experiment_id
+        for key, value in mlflow_ui.experiment_tags(experiment.tags).items():
+            mlflow.MlflowClient(uri).set_experiment_tag(experiment_id, key, value)
     run = mlflow.start_run(
         experiment_id=experiment_id, run_name=run_name(config), tags=run_tags(config, stages)
     )
@@ -304,6 +312,8 @@ def _start_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[
         with contextlib.suppress(Exception):
             mlflow.end_run("FAILED")
         raise
+    log.info("MLflow run page: %s", mlflow_ui.run_page(uri, experiment_id, run.info.run_id))
+    log.info("MLflow runs with their headline metrics: %s", mlflow_ui.runs_table_page(uri, experiment_id))
     return run.info.run_id
 
 

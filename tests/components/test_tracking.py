@@ -68,3 +68,20 @@ def test_a_success_resets_the_count_and_returns_the_result():
 
     results = [log_metrics() for _ in range(MAX_CONSECUTIVE_FAILURES + 3)]
     assert results[MAX_CONSECUTIVE_FAILURES - 1] == "ok" and results[-1] == "ok"
+
+
+def test_headline_metrics_are_the_exported_networks_short_test_metrics():
+    scored = {"delta1": 0.61, "delta2": 0.89, "abs_rel": 0.21, "rmse": 0.9, "si_log": 0.22, "sq_rel": 0.2}
+    assert tracking.headline_metrics(scored) == {
+        "test_delta1": 0.61,
+        "test_abs_rel": 0.21,
+        "test_rmse": 0.9,
+        "test_si_log": 0.22,
+    }
+    assert all("/" not in name for name in tracking.headline_metrics(scored))
+
+
+def test_the_headline_network_is_the_one_evaluate_scores_as_coarse_plus_fine():
+    from components.evaluate.component import COARSE_FINE  # loads TensorFlow: only in this test
+
+    assert tracking.HEADLINE_NETWORK == COARSE_FINE

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from components.owners import this_host
 from pipeline.config import load_config
+from pipeline.mlflow_ui import EXPERIMENT_KIND_TAG, HEADLINE_VIEW_KEY, SAVED_VIEW_TAG_PREFIX, run_page
 from pipeline.open_runs import OPEN_RUNS_DIR
 from pipeline.tracking import (
     HTTP_LIMITS,
@@ -152,3 +153,30 @@ def test_a_multi_source_run_is_named_and_tagged_with_all_its_sources():
     )
     assert run_tags(config, ["ingest"])["dataset"] == "folder+nyu_labeled"
     assert run_name(config).startswith("default-folder+nyu_labeled-")
+
+
+def test_new_and_existing_experiments_get_the_kind_and_the_headline_view(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(store)
+    # Made before this project tagged experiments.
+    existing = client.create_experiment("made-elsewhere", artifact_location=(tmp_path / "elsewhere").as_uri())
+    view_tag = SAVED_VIEW_TAG_PREFIX + HEADLINE_VIEW_KEY
+
+    def run_in(name: str) -> tuple[str, dict[str, str]]:
+        with caplog.at_level(logging.INFO, logger="keras_depth.pipeline"):
+            with pipeline_run(
+                load_config(None, [f"mlflow.experiment_name={name}"]), tmp_path, ["train"]
+            ) as run_id:
+                pass
+        return run_id, client.get_experiment_by_name(name)
+
+    for name in ("made-elsewhere", "new-here"):
+        run_id, experiment = run_in(name)
+        assert experiment.tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+        assert json.loads(experiment.tags[view_tag])["name"] == "Headline test metrics"
+        assert run_page(store, experiment.experiment_id, run_id) in caplog.text
+    assert client.get_experiment_by_name("made-elsewhere").experiment_id == existing
+    client.set_experiment_tag(existing, view_tag, "edited by a user")
+    _, experiment = run_in("made-elsewhere")
+    assert experiment.tags[view_tag] == "edited by a user", "a view that is present is kept"
