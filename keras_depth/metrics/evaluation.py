@@ -17,6 +17,11 @@ The two differ most for ``si_log``. The paper's scale-invariant error removes ea
 error, so its value beside the paper's tables is the image-averaged ``si_log``; the pixel-pooled
 ``si_log`` removes one mean for the whole dataset, so the spread of the images' mean depths counts as
 error (for the constant mean predictor on NYU, about 0.49 pooled against 0.30 per image).
+
+Besides ``METRIC_NAMES`` the accumulator scores the edge measure ``edge_log_grad``
+(:mod:`keras_depth.metrics.edges`) on the same valid pixels: pooled over every ground-truth edge pair of
+the dataset (``"pixel"``) or averaged over the images that have one (``"image"``); it is left out of the
+result when no image has a ground-truth depth discontinuity.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from keras_depth.metrics.definitions import (
     SUM_KEYS,
     metrics_from_sums,
     pixel_terms,
+)
+from keras_depth.metrics.edges import (
+    DEFAULT_EDGE_REACH,
+    DEFAULT_EDGE_THRESHOLD,
+    EDGE_METRIC,
+    edge_errors,
 )
 
 AVERAGES = ("pixel", "image")
@@ -58,19 +69,30 @@ class DepthMetricsAccumulator:
     """Accumulates the sufficient statistics of the depth metrics over any number of batches.
 
     Memory stays constant: only float64 sums are kept (pixel count, delta counts, summed relative, squared
-    and log errors, for the whole dataset, and the summed per-image metrics).
+    and log errors, for the whole dataset, and the summed per-image metrics; for the edge measure the
+    count of discontinuities scored, their summed errors and the summed per-image means).
 
     Args:
         min_depth: Smallest valid ground-truth depth in metres; also the lower clip of predictions.
         max_depth: Largest valid ground-truth depth in metres; also the upper clip of predictions.
+        edge_threshold: Smallest neighbour log-depth jump of a ground-truth discontinuity
+            (:func:`~keras_depth.metrics.edges.edge_errors`).
+        edge_reach: Pixels from a discontinuity to each pixel it is scored on, unless ``update`` says
+            otherwise.
     """
 
     def __init__(
-        self, min_depth: float = DEFAULT_EVAL_MIN_DEPTH, max_depth: float = DEFAULT_EVAL_MAX_DEPTH
+        self,
+        min_depth: float = DEFAULT_EVAL_MIN_DEPTH,
+        max_depth: float = DEFAULT_EVAL_MAX_DEPTH,
+        edge_threshold: float = DEFAULT_EDGE_THRESHOLD,
+        edge_reach: int = DEFAULT_EDGE_REACH,
     ) -> None:
         check_depth_range(min_depth, max_depth)
         self.min_depth = float(min_depth)
         self.max_depth = float(max_depth)
+        self.edge_threshold = float(edge_threshold)
+        self.edge_reach = int(edge_reach)
         self.reset()
 
     def reset(self) -> None:
@@ -78,6 +100,10 @@ class DepthMetricsAccumulator:
         self._pixel_sums = dict.fromkeys(SUM_KEYS, 0.0)
         self._image_metric_sums = dict.fromkeys(METRIC_NAMES, 0.0)
         self._num_images = 0
+        self._edge_pairs = 0
+        self._edge_error_sum = 0.0
+        self._edge_image_sum = 0.0
+        self._edge_images = 0
 
     @property
     def num_pixels(self) -> int:
@@ -90,7 +116,11 @@ class DepthMetricsAccumulator:
         return self._num_images
 
     def update(
-        self, pred_depth: np.ndarray, true_depth: np.ndarray, valid_mask: np.ndarray | None = None
+        self,
+        pred_depth: np.ndarray,
+        true_depth: np.ndarray,
+        valid_mask: np.ndarray | None = None,
+        edge_reach: int | None = None,
     ) -> None:
         """Adds one image or a batch of images.
 
@@ -100,6 +130,8 @@ class DepthMetricsAccumulator:
                 non-finite and out-of-range values are not scored.
             valid_mask: Optional bool mask of pixels to score, broadcastable to the (N, H, W) images,
                 e.g. an (H, W) evaluation crop.
+            edge_reach: Edge reach in pixels for these images (e.g. ``edge_reach_for`` of the ground
+                truth and the prediction's sizes); ``None`` = the accumulator's ``edge_reach``.
 
         Raises:
             ValueError: naming the argument whose shape does not match ``true_depth``.
@@ -124,6 +156,9 @@ class DepthMetricsAccumulator:
         pred = np.clip(pred, self.min_depth, self.max_depth)
         for image_pred, image_true, image_mask in zip(pred, true, mask, strict=True):
             self._add_image(image_pred[image_mask], image_true[image_mask])
+            self._add_edges(
+                image_pred, image_true, image_mask, self.edge_reach if edge_reach is None else edge_reach
+            )
 
     def _add_image(self, pred: np.ndarray, true: np.ndarray) -> None:
         """Adds the valid pixels of one image (1-D arrays of metres); an empty image is skipped."""
@@ -137,6 +172,16 @@ class DepthMetricsAccumulator:
             self._image_metric_sums[key] += float(value)
         self._num_images += 1
 
+    def _add_edges(self, pred: np.ndarray, true: np.ndarray, mask: np.ndarray, reach: int) -> None:
+        """Adds the discontinuities of one (H, W) image (metres; bool valid mask), scored ``reach`` out."""
+        errors = edge_errors(pred, true, mask, self.edge_threshold, reach)
+        if errors.size == 0:
+            return
+        self._edge_pairs += errors.size
+        self._edge_error_sum += float(np.sum(errors))
+        self._edge_image_sum += float(np.mean(errors))
+        self._edge_images += 1
+
     def result(self, average: str = "pixel") -> dict[str, float]:
         """The metrics of everything accumulated.
 
@@ -146,7 +191,7 @@ class DepthMetricsAccumulator:
 
         Returns:
             Dict with keys ``delta1, delta2, delta3, abs_rel, sq_rel, rmse, rmse_log, si_log``
-            (``rmse`` in metres).
+            (``rmse`` in metres), and ``edge_log_grad`` when at least one discontinuity was scored.
 
         Raises:
             ValueError: for an unknown ``average``, or when no valid pixel has been accumulated.
@@ -159,8 +204,17 @@ class DepthMetricsAccumulator:
                 f"[{self.min_depth}, {self.max_depth}] m or outside valid_mask"
             )
         if average == "image":
-            return {key: value / self._num_images for key, value in self._image_metric_sums.items()}
-        return {key: float(value) for key, value in metrics_from_sums(self._pixel_sums, np).items()}
+            metrics = {key: value / self._num_images for key, value in self._image_metric_sums.items()}
+        else:
+            metrics = {key: float(value) for key, value in metrics_from_sums(self._pixel_sums, np).items()}
+        if self._edge_pairs:
+            edge_sum, edge_count = (
+                (self._edge_image_sum, self._edge_images)
+                if average == "image"
+                else (self._edge_error_sum, self._edge_pairs)
+            )
+            metrics[EDGE_METRIC] = edge_sum / edge_count
+        return metrics
 
 
 def compute_depth_metrics(
@@ -183,7 +237,7 @@ def compute_depth_metrics(
 
     Returns:
         Dict with keys ``delta1, delta2, delta3, abs_rel, sq_rel, rmse, rmse_log, si_log`` (floats,
-        ``rmse`` in metres).
+        ``rmse`` in metres), and ``edge_log_grad`` when the ground truth has a depth discontinuity.
 
     Raises:
         ValueError: naming the argument on a shape mismatch, or when no pixel is valid.

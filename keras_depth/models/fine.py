@@ -19,9 +19,21 @@ row or column at the bottom or right) and a smaller one (e.g. 36x26 for a 152x11
 output) is zero-padded centrally (``fine1_pad``; zero is the "no activation" value after a ReLU). These
 layers are only added when needed, so the NYU network is exactly the paper's.
 
-Channel counts scale with ``ModelConfig.width_multiplier`` (63 and 64 at 1.0). Initialisation: He normal
-for fine1 and fine3, zero biases; fine4 has a normal(0, 1e-3) kernel and its bias starts at
-``log(ModelConfig.initial_depth)``.
+Channel counts scale with ``ModelConfig.width_multiplier`` (63 and 64 at 1.0). Initialisation
+(``ModelConfig.fine_init``):
+
+- ``paper``: He normal for fine1 and fine3, zero biases; fine4 has a normal(0, 1e-3) kernel and its bias
+  starts at ``log(ModelConfig.initial_depth)``. The untrained fine net predicts a constant, so fine
+  training first has to relearn what the coarse map (its 64th input channel) already says.
+- ``coarse_passthrough``: the untrained fine net outputs the coarse log depth exactly, and training learns
+  a residual on top of it. Log depth is negative below 1 m, and a single ReLU unit cannot carry a signed
+  value, so two fine3 units (the last two) carry ``relu(x)`` and ``relu(-x)`` of the coarse log depth
+  ``x`` (centre tap +1 and -1 on the coarse channel, every other weight and the bias 0) and fine4 adds
+  them back with centre taps +1 and -1: ``relu(x) - relu(-x) = x`` for either sign, at every pixel
+  (centre taps only, so the zero padding does not matter), with no offset to choose. The other fine3
+  units keep their He-normal start; fine4's weights from them and its bias start at 0, like the last
+  layer of a residual branch, so the residual is exactly 0 at initialisation yet gets a gradient at once
+  (fine1 and the other fine3 units get theirs from the second step on). All these weights stay trainable.
 
 Freezing: the coarse network is embedded through a ``FrozenModel`` layer named ``"coarse"`` (its
 ``.model`` is the coarse network, shared, not copied), which sets ``trainable = False``, always calls it
@@ -35,6 +47,7 @@ coarse part was unfrozen (for example by a loop setting ``layer.trainable = True
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from keras_depth.config import ModelConfig
 from keras_depth.models.coarse import COARSE_MODEL_NAME
@@ -58,6 +71,12 @@ FINE1_STRIDE = 2
 FINE1_POOL = 2
 FINE3_CHANNELS = 64
 FINE34_KERNEL = 5
+# ModelConfig.fine_init values.
+PAPER_INIT = "paper"
+COARSE_PASSTHROUGH = "coarse_passthrough"
+# coarse_passthrough: fine2 puts the coarse log depth last; fine3's last two units carry +x and -x of it.
+COARSE_CHANNEL = -1
+PASSTHROUGH_SIGNS = (1.0, -1.0)
 
 
 def _split(total: int) -> tuple[int, int]:
@@ -101,12 +120,48 @@ def _fit_to_output(x: keras.KerasTensor, height: int, width: int) -> keras.Keras
     return x
 
 
+def init_coarse_passthrough(fine_model: keras.Model) -> keras.Model:
+    """Sets fine3/fine4 so that the fine model outputs its coarse input exactly (``coarse_passthrough``).
+
+    See the module docstring: fine3's last two units carry ``relu(x)`` and ``relu(-x)`` of the coarse log
+    depth ``x`` (fine2's last channel), fine4 sums them with centre taps +1 and -1; fine4's other weights
+    and its bias are zeroed; fine3's other units are left as initialised.
+
+    Args:
+        fine_model: A model from ``build_fine_model`` (fine3 with at least 2 units).
+
+    Returns:
+        ``fine_model``, whose output now equals its coarse network's log depth (to float rounding).
+
+    Raises:
+        ValueError: If fine3 has fewer than 2 units (``ModelConfig.width_multiplier`` too small).
+    """
+    fine3, fine4 = fine_model.get_layer("fine3"), fine_model.get_layer("fine4")
+    kernel3, bias3 = (keras.ops.convert_to_numpy(weight) for weight in (fine3.kernel, fine3.bias))
+    units = kernel3.shape[-1]
+    if units < len(PASSTHROUGH_SIGNS):
+        raise ValueError(
+            f"fine_init 'coarse_passthrough' needs at least {len(PASSTHROUGH_SIGNS)} fine3 units, got "
+            f"{units}; raise ModelConfig.width_multiplier"
+        )
+    centre = FINE34_KERNEL // 2
+    kernel4 = np.zeros(fine4.kernel.shape, "float32")
+    for unit, sign in zip(range(units - len(PASSTHROUGH_SIGNS), units), PASSTHROUGH_SIGNS, strict=True):
+        kernel3[..., unit] = 0.0
+        kernel3[centre, centre, COARSE_CHANNEL, unit] = sign
+        bias3[unit] = 0.0
+        kernel4[centre, centre, unit, 0] = sign
+    fine3.set_weights([kernel3, bias3])
+    fine4.set_weights([kernel4, np.zeros(fine4.bias.shape, "float32")])
+    return fine_model
+
+
 def build_fine_model(cfg: ModelConfig, coarse_model: keras.Model) -> keras.Model:
     """Builds the fine network around a (trained) coarse network, which it freezes.
 
     Args:
         cfg: Model configuration: the same input and output sizes as ``coarse_model`` (pixels),
-            ``width_multiplier`` and ``initial_depth`` (metres).
+            ``width_multiplier``, ``initial_depth`` (metres) and ``fine_init``.
         coarse_model: The coarse network from ``build_coarse_model(cfg)``; it is set to
             ``trainable = False`` and shared (training the coarse model later would change the fine one).
 
@@ -115,8 +170,13 @@ def build_fine_model(cfg: ModelConfig, coarse_model: keras.Model) -> keras.Model
         RGB in 0..255 to [B, output_height, output_width, 1] float32 refined log depth (log metres).
 
     Raises:
-        ValueError: If ``coarse_model``'s input or output shape does not match ``cfg``.
+        ValueError: If ``coarse_model``'s input or output shape does not match ``cfg``, or ``fine_init``
+            is unknown or ``coarse_passthrough`` with fewer than 2 fine3 units.
     """
+    if cfg.fine_init not in (PAPER_INIT, COARSE_PASSTHROUGH):
+        raise ValueError(
+            f"ModelConfig.fine_init must be {PAPER_INIT!r} or {COARSE_PASSTHROUGH!r}, got {cfg.fine_init!r}"
+        )
     input_shape = (cfg.input_height, cfg.input_width, RGB_CHANNELS)
     output_shape = (cfg.output_height, cfg.output_width, 1)
     if (
@@ -155,7 +215,10 @@ def build_fine_model(cfg: ModelConfig, coarse_model: keras.Model) -> keras.Model
     log_depth = keras.layers.Conv2D(
         1, FINE34_KERNEL, padding="same", name="fine4", **output_layer_arguments(cfg)
     )(x)
-    return keras.Model(images, log_depth, name=FINE_MODEL_NAME)
+    fine_model = keras.Model(images, log_depth, name=FINE_MODEL_NAME)
+    if cfg.fine_init == COARSE_PASSTHROUGH:
+        init_coarse_passthrough(fine_model)
+    return fine_model
 
 
 def freeze_coarse(fine_model: keras.Model) -> keras.Model:

@@ -225,3 +225,47 @@ def test_outputs_stay_float32_under_mixed_precision():
         keras.mixed_precision.set_global_policy(previous)
     assert coarse.output.dtype == "float32"
     assert fine.output.dtype == "float32"
+
+
+PASSTHROUGH = replace(TINY, fine_init="coarse_passthrough")
+
+
+def _coarse_of_both_signs(cfg: ModelConfig) -> keras.Model:
+    """A coarse model whose log depth spans both signs (depths below and above 1 m): coarse7's bias ~N(0, 1)."""
+    coarse = build_coarse_model(cfg)
+    coarse7 = coarse.get_layer("coarse7")
+    bias = np.random.default_rng(2).normal(0.0, 1.0, coarse7.bias.shape).astype("float32")
+    coarse7.set_weights([coarse7.kernel.numpy(), bias])
+    return coarse
+
+
+def test_coarse_passthrough_fine_outputs_its_coarse_map_at_initialisation():
+    coarse = _coarse_of_both_signs(PASSTHROUGH)
+    fine = build_fine_model(PASSTHROUGH, coarse)
+    images = _images(PASSTHROUGH)
+    coarse_log_depth = coarse(images).numpy()
+    assert (coarse_log_depth < -0.5).any() and (coarse_log_depth > 0.5).any()  # depths < 1 m and > 1 m
+    np.testing.assert_allclose(fine(images).numpy(), coarse_log_depth, rtol=0, atol=1e-5)
+    # The paper's init starts from a constant instead, far from this coarse map.
+    paper = build_fine_model(TINY, coarse)
+    assert np.abs(paper(images).numpy() - coarse_log_depth).max() > 0.5
+
+
+def test_coarse_passthrough_trains_every_fine_weight():
+    """The residual starts at exactly 0 but not stuck: after two SGD steps every fine weight has moved."""
+    fine = build_fine_model(PASSTHROUGH, _coarse_of_both_signs(PASSTHROUGH))
+    fine.compile(optimizer=fine_optimizer(OptimizerConfig(lr_fine_conv=0.1, lr_fine_out=0.1)), loss="mse")
+    before = [v.numpy().copy() for v in fine.trainable_weights]
+    images = _images(PASSTHROUGH)
+    target = np.random.default_rng(3).normal(0.0, 0.5, (2, 16, 22, 1)).astype("float32")
+    fine.fit(images, target, batch_size=2, epochs=2, verbose=0)
+    for initial, variable in zip(before, fine.trainable_weights, strict=True):
+        assert not np.array_equal(initial, variable.numpy()), variable.path
+
+
+def test_fine_init_is_checked():
+    with pytest.raises(ValueError, match="fine3 units"):
+        narrow = replace(PASSTHROUGH, width_multiplier=0.001)  # fine3 has 1 unit: it cannot carry +x and -x
+        build_fine_model(narrow, build_coarse_model(narrow))
+    with pytest.raises(ValueError, match="fine_init"):
+        build_fine_model(replace(TINY, fine_init="identity"), build_coarse_model(TINY))
