@@ -11,7 +11,7 @@ PORT ?= 8501
 MLFLOW_PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test bench soak serve mlflow-ui lint clean distclean venv
+.PHONY: run test test-fast bench soak serve mlflow-ui lint clean distclean venv
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ run: venv
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m benchmarks.run --out $(OUTPUT_DIR)/benchmarks

@@ -8,6 +8,7 @@ angles in degrees. Defaults are the NYU Depth v2 sizes of Eigen et al. (2014).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from keras_depth.config_checks import (
     check_at_least,
@@ -37,7 +38,13 @@ class ModelConfig:
         dropout_rate: Dropout after coarse6 (paper: 0.5).
         initial_depth: Depth in metres the untrained networks predict everywhere: the
             biases of the linear output layers coarse7 and fine4 start at
-            ``log(initial_depth)`` (about 2.5 m indoors on NYU, about 15 m on KITTI).
+            ``log(initial_depth)`` (about 2.5 m indoors on NYU, about 15 m on KITTI). With
+            ``fine_init: coarse_passthrough`` it sets coarse7's bias only.
+        fine_init: How fine3/fine4 start. ``paper`` (the paper's presets): He-normal fine3, fine4 a
+            near-constant ``log(initial_depth)``, so fine training first relearns what the coarse map
+            already says. ``coarse_passthrough``: the untrained fine net outputs the coarse log depth
+            exactly (two fine3 units carry it through the ReLU, fine4 adds them back) and learns a
+            residual on top of it (see ``keras_depth.models.fine``).
     """
 
     input_height: int = 228
@@ -48,6 +55,7 @@ class ModelConfig:
     fc_units: int = 4096
     dropout_rate: float = 0.5
     initial_depth: float = 2.5
+    fine_init: Literal["paper", "coarse_passthrough"] = "paper"
 
     def validate(self) -> None:
         """Raises ``ConfigValueError`` naming the first field outside its range."""
@@ -248,7 +256,7 @@ class NyuLabeledConfig:
     """
 
     path: str = ""
-    depth_field: str = "depths"
+    depth_field: Literal["depths", "rawDepths"] = "depths"
     splits_path: str = ""
     use_official_split: bool = True
 
@@ -274,7 +282,7 @@ class KittiDepthConfig:
 
     annotated_root: str = ""
     raw_root: str = ""
-    cameras: list[str] = field(default_factory=lambda: ["image_02", "image_03"])
+    cameras: list[Literal["image_02", "image_03"]] = field(default_factory=lambda: ["image_02", "image_03"])
     split_files: SplitMapConfig = field(default_factory=SplitMapConfig)
     skip_unlisted: bool = False
 
@@ -295,9 +303,9 @@ class DiodeConfig:
     """
 
     root: str = ""
-    scene_types: list[str] = field(default_factory=lambda: ["indoors", "outdoor"])
+    scene_types: list[Literal["indoors", "outdoor"]] = field(default_factory=lambda: ["indoors", "outdoor"])
     use_official_split: bool = True
-    val_split: str = "test"
+    val_split: Literal["test", "val"] = "test"
 
 
 @dataclass

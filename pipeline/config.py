@@ -55,16 +55,20 @@ class TrackingConfig:
             at the start is replaced by the local SQLite store (with a warning), and a
             failure while a stage logs only warns. True: the pipeline fails within
             seconds, before any stage runs, when the tracking store cannot be reached.
+        registered_model_name: MLflow Model Registry name of the pushed (blessed) models: each
+            pushed model is one registered version, and the alias ``champion`` moves to the model
+            pushed (or found already served) last.
     """
 
     tracking_uri: str = ""
     experiment_name: str = "keras-depth"
     enabled: bool = True
     required: bool = False
+    registered_model_name: str = "keras-depth"
 
     def validate(self) -> None:
-        """Raises ``ConfigValueError`` for an empty experiment name."""
-        check_not_empty(self, "experiment_name")
+        """Raises ``ConfigValueError`` for an empty experiment or registered model name."""
+        check_not_empty(self, "experiment_name", "registered_model_name")
 
 
 @dataclass

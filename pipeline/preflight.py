@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.export.push import resolve_serving_root
+from components.serving_contract import resolve_serving_root
 from pipeline.config import ConfigError, PipelineConfig, key_source
 from pipeline.tracking import check_required_store
 

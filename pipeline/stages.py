@@ -9,19 +9,17 @@ from components.base import StageDefinition
 STAGE_ORDER = ("ingest", "train", "evaluate", "export")
 
 
-def load_stage(name: str) -> StageDefinition | None:
-    """The ``STAGE`` of ``components.<name>``, or None while that component is not implemented."""
+def load_stage(name: str) -> StageDefinition:
+    """The ``STAGE`` of ``components.<name>``.
+
+    Raises:
+        ValueError: naming the stages when ``name`` is none of them.
+    """
     if name not in STAGE_ORDER:
         raise ValueError(f"unknown stage '{name}'; expected one of: {', '.join(STAGE_ORDER)}")
-    module = importlib.import_module(f"components.{name}")
-    return getattr(module, "STAGE", None)
+    return importlib.import_module(f"components.{name}").STAGE
 
 
 def default_registry() -> dict[str, StageDefinition]:
-    """Every implemented stage by name (missing stages are left out)."""
-    registry = {}
-    for name in STAGE_ORDER:
-        definition = load_stage(name)
-        if definition is not None:
-            registry[name] = definition
-    return registry
+    """Every stage's definition by name, in pipeline order."""
+    return {name: load_stage(name) for name in STAGE_ORDER}

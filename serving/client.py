@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from serving.contract import BYTES_SIGNATURE, DEPTH_OUTPUT
 from serving.outputs import (
     ImageReadError,
     add_output_arguments,
@@ -35,7 +36,6 @@ from serving.outputs import (
 
 DEFAULT_URL = "http://127.0.0.1:8501"
 DEFAULT_MODEL = "depth"
-BYTES_SIGNATURE = "predict_image_bytes"
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_S = 0.5
 DEFAULT_TIMEOUT_S = 120.0
@@ -161,7 +161,7 @@ class PredictClient:
             payload["output_filter"] = self.output_names()
         prediction = self._request(self.predict_url, payload)["predictions"][0]
         if not isinstance(prediction, dict):  # a single-output signature returns the bare value
-            prediction = {"depth": prediction}
+            prediction = {DEPTH_OUTPUT: prediction}
         return {name: np.asarray(value, dtype=np.float32) for name, value in prediction.items()}
 
 

@@ -28,13 +28,13 @@ import matplotlib
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from serving.contract import DEPTH_FULL_OUTPUT, DEPTH_OUTPUT
+
 MILLIMETRES_PER_METRE = 1000.0
 UINT16_MAX = 65535
 INVALID_DEPTH_MM = 0
 DEFAULT_COLORMAP = "magma"
 DEFAULT_MAX_DEPTH_M = 10.0  # NYU's evaluation cap
-FULL_DEPTH_OUTPUT = "depth_full"
-DEPTH_OUTPUT = "depth"
 PLY_BINARY = "binary"
 PLY_ASCII = "ascii"
 PLY_ASCII_ROW = "%.6f %.6f %.6f %d %d %d"
@@ -139,11 +139,11 @@ def depth_of(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     Raises:
         KeyError: If neither output is present.
     """
-    for name in (FULL_DEPTH_OUTPUT, DEPTH_OUTPUT):
+    for name in (DEPTH_FULL_OUTPUT, DEPTH_OUTPUT):
         if name in outputs:
             return np.asarray(outputs[name], dtype=np.float32)
     raise KeyError(
-        f"model outputs {sorted(outputs)} contain neither {FULL_DEPTH_OUTPUT!r} nor {DEPTH_OUTPUT!r}"
+        f"model outputs {sorted(outputs)} contain neither {DEPTH_FULL_OUTPUT!r} nor {DEPTH_OUTPUT!r}"
     )
 
 

@@ -1,10 +1,11 @@
-"""Offline prediction: ``python -m serving.predict IMAGE... --model DIR --out DIR``.
+"""Offline prediction: ``python -m serving.predict IMAGE... (--model DIR | --tflite FILE) --out DIR``.
 
 Loads the exported SavedModel with ``tf.saved_model.load`` (``DIR`` is a version directory or a
 model base path, whose highest version is used), runs its ``predict_image_bytes`` signature on
 each file and writes the files described in ``serving.outputs`` (console script
-``keras-depth-predict``). Exit codes: 0 success, 2 missing model or unreadable/undecodable image
-(the message names the path).
+``keras-depth-predict``). With ``--tflite`` it runs the export artifact's ``model.tflite`` instead
+(``serving.tflite_predictor``: one fixed input size, depth on the output grid). Exit codes: 0
+success, 2 missing or unreadable model, or unreadable/undecodable image (the message names the path).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from serving.contract import BYTES_INPUT, BYTES_SIGNATURE
 from serving.outputs import (
     ImageReadError,
     add_output_arguments,
@@ -23,9 +25,8 @@ from serving.outputs import (
     predict_image_files,
 )
 from serving.servable import SERVE_TAG, op_error_message, resolve_saved_model_dir
+from serving.tflite_predictor import TfliteDepthPredictor
 
-BYTES_SIGNATURE = "predict_image_bytes"
-BYTES_INPUT = "image_bytes"
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 
@@ -76,10 +77,18 @@ class DepthPredictor:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
     parser = argparse.ArgumentParser(
-        prog="python -m serving.predict", description="Depth for images from an exported SavedModel, offline."
+        prog="python -m serving.predict",
+        description="Depth for images from an exported SavedModel (or its TFLite model), offline.",
     )
     parser.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files.")
-    parser.add_argument("--model", type=Path, required=True, help="SavedModel directory or model base path.")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", type=Path, help="SavedModel directory or model base path.")
+    model.add_argument(
+        "--tflite",
+        type=Path,
+        help="TFLite model (model.tflite of the export artifact) instead of a SavedModel; fixed input size, "
+        "depth at the model's output resolution.",
+    )
     add_output_arguments(parser)
     return parser
 
@@ -89,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     options = output_options(args)
     try:
-        predictor = DepthPredictor(args.model)
-    except (FileNotFoundError, KeyError) as error:
+        predictor = TfliteDepthPredictor(args.tflite) if args.tflite else DepthPredictor(args.model)
+    except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from serving.contract import SERVING_DEFAULT
 from serving.errors import invalid_argument
 from serving.request_limits import LimitChecker, RequestLimits, nested_shape
 
@@ -37,7 +38,7 @@ ROW_KEY = "instances"
 COLUMNAR_KEY = "inputs"
 SIGNATURE_KEY = "signature_name"
 OUTPUT_FILTER_KEY = "output_filter"
-DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_SIGNATURE = SERVING_DEFAULT
 B64_KEY = "b64"
 BINARY_OUTPUT_SUFFIX = "_bytes"
 STRING_DTYPE = "string"

@@ -41,6 +41,7 @@ from starlette.requests import ClientDisconnect
 from serving import api_schema
 from serving.access_log import STATE_ERROR_CODE, STATE_MODEL, STATE_VERSION, AccessLogMiddleware
 from serving.batching import InferenceRunner
+from serving.contract import DEPTH_FULL_OUTPUT
 from serving.errors import (
     PAYLOAD_TOO_LARGE,
     REQUEST_TIMEOUT,
@@ -114,7 +115,7 @@ class ApiOptions:
     max_body_bytes: int = 64 * 1024 * 1024
     body_timeout_s: float = 30.0
     limits: RequestLimits = field(default_factory=RequestLimits)
-    opt_in_outputs: Collection[str] = ("depth_full",)
+    opt_in_outputs: Collection[str] = (DEPTH_FULL_OUTPUT,)
 
 
 class _SegmentConvertor(Convertor):

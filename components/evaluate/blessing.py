@@ -9,42 +9,19 @@ A model is blessed when every rule holds (metrics pixel-averaged over the test s
    model on the same test images scored the same way: ``abs_rel <= served abs_rel + SERVED_TOLERANCE``.
 
 The decision is a file in the evaluate artifact: ``BLESSED`` (its text says why) or ``NOT_BLESSED``
-(one failed rule per line). The export stage reads it back with :func:`read_blessing`.
+(one failed rule per line), written here and read back by the export stage with
+:mod:`components.serving_contract` (``write_blessing``, ``read_blessing``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
-BLESSED_FILE = "BLESSED"
-NOT_BLESSED_FILE = "NOT_BLESSED"
+from components.serving_contract import Blessing
+
 # Slack (abs_rel, unitless) that lets re-evaluating the served model itself count as "not worse"
 # despite float round-off between the Keras and the SavedModel path.
 SERVED_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class Blessing:
-    """A blessing decision.
-
-    Attributes:
-        blessed: True when every rule holds.
-        reasons: Why: the failed rules when not blessed, the rules that held when blessed.
-    """
-
-    blessed: bool
-    reasons: tuple[str, ...]
-
-    @property
-    def file_name(self) -> str:
-        """``BLESSED`` or ``NOT_BLESSED``."""
-        return BLESSED_FILE if self.blessed else NOT_BLESSED_FILE
-
-    def summary(self) -> str:
-        """One line: ``BLESSED: ...`` or ``NOT_BLESSED: <reason>; <reason>``."""
-        return f"{self.file_name}: {'; '.join(self.reasons)}"
 
 
 def decide_blessing(
@@ -101,34 +78,3 @@ def decide_blessing(
     if failed:
         return Blessing(blessed=False, reasons=failed)
     return Blessing(blessed=True, reasons=tuple(f"passes: {text}" for _, text in checks))
-
-
-def write_blessing(output_dir: str | Path, blessing: Blessing) -> Path:
-    """Writes ``BLESSED`` or ``NOT_BLESSED`` (one reason per line) into ``output_dir``."""
-    path = Path(output_dir) / blessing.file_name
-    path.write_text("".join(f"{reason}\n" for reason in blessing.reasons))
-    return path
-
-
-def read_blessing(artifact_dir: str | Path) -> Blessing:
-    """Reads the decision written by :func:`write_blessing`.
-
-    Args:
-        artifact_dir: An evaluate artifact directory.
-
-    Returns:
-        The decision and its reasons.
-
-    Raises:
-        FileNotFoundError: If the directory has neither ``BLESSED`` nor ``NOT_BLESSED``.
-        ValueError: If it has both.
-    """
-    artifact_dir = Path(artifact_dir)
-    present = [name for name in (BLESSED_FILE, NOT_BLESSED_FILE) if (artifact_dir / name).is_file()]
-    if not present:
-        raise FileNotFoundError(f"{artifact_dir}: no {BLESSED_FILE} or {NOT_BLESSED_FILE} file")
-    if len(present) > 1:
-        raise ValueError(f"{artifact_dir}: has both {BLESSED_FILE} and {NOT_BLESSED_FILE}")
-    (name,) = present
-    reasons = tuple(line for line in (artifact_dir / name).read_text().splitlines() if line)
-    return Blessing(blessed=name == BLESSED_FILE, reasons=reasons)

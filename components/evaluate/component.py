@@ -30,21 +30,27 @@ import tensorflow as tf
 
 from components.base import StageContext
 from components.evaluate.batches import IMAGE, evaluation_batches, frame_size
-from components.evaluate.blessing import decide_blessing, write_blessing
+from components.evaluate.blessing import decide_blessing
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.predictors import Predictor, constant_predictor, keras_predictor, served_predictor
 from components.evaluate.report import check_paper_table, metrics_table, render_report
 from components.evaluate.scoring import DEPTH, ScoringResult, gather_examples, pick_examples, score_predictors
-from components.export.push import latest_version_dir, resolve_serving_root
-from components.export.signatures import ServingGeometry
 from components.failpoints import failpoint
-from components.tracking import best_effort
+from components.progress import ProgressReporter
+from components.serving_contract import (
+    GEOMETRY_KEY,
+    METRICS_FILE,
+    ServingGeometry,
+    latest_version_dir,
+    resolve_serving_root,
+    write_blessing,
+)
+from components.tracking import best_effort, headline_metrics
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, TRAIN, split_pattern
 from keras_depth.saving import load_depth_model
 from keras_depth.visualize import save_depth_grid
 
-METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 PREDICTIONS_FILE = "predictions.png"
 COARSE_FILE = "coarse.keras"
@@ -100,7 +106,20 @@ def run(ctx: StageContext) -> dict:
     if served_dir is not None:
         predictors[SERVED] = served_predictor(served_dir)
 
-    scores = score_predictors(batches, predictors, cfg.crop, cfg.min_depth, cfg.max_depth, COARSE_FINE)
+    num_test = ctx.inputs["ingest"].metadata.get("counts", {}).get(TEST)
+    progress = (
+        ProgressReporter(ctx.log, "evaluate", "scored", "images", num_test).update if num_test else None
+    )
+    scores = score_predictors(
+        batches,
+        predictors,
+        cfg.crop,
+        cfg.min_depth,
+        cfg.max_depth,
+        COARSE_FINE,
+        on_batch=progress,
+        prediction_size=tuple(fine.output_shape[1:3]),
+    )
     if scores.images_without_native:
         ctx.log.warning(
             "%d of %d test records of %s have no native ground truth (ingested by an older version): "
@@ -125,7 +144,7 @@ def run(ctx: StageContext) -> dict:
         "protocol": _protocol(scores, cfg),
         "num_images": scores.num_images,
         "baseline_depth": math.exp(baseline_log_depth),
-        "geometry": asdict(geometry),
+        GEOMETRY_KEY: asdict(geometry),
         "examples": {rank: {"key": key, "abs_rel": abs_rel} for rank, (abs_rel, _, key) in examples.items()},
         "blessed": blessing.blessed,
         "blessing_reasons": list(blessing.reasons),
@@ -187,17 +206,22 @@ def _save_examples_figure(
 def _log_to_mlflow(out: Path, scores: ScoringResult, blessing_summary: str, blessed: bool) -> None:
     """Logs metrics, files and the decision to the active MLflow run.
 
-    Metrics: ``evaluate/<predictor>/<metric>`` (pixel-pooled), ``evaluate/<predictor>/si_log_per_image``
+    Metrics: the headline ``test_delta1``, ``test_abs_rel``, ``test_rmse`` and ``test_si_log``
+    (coarse+fine, pixel-pooled: ``components.tracking.headline_metrics``), logged first;
+    ``evaluate/<predictor>/<metric>`` (pixel-pooled), ``evaluate/<predictor>/si_log_per_image``
     (the paper's scale-invariant error), ``evaluate/image_averaged/<predictor>/<metric>``,
     ``evaluate/num_images``, ``evaluate/num_pixels`` and ``evaluate/blessed``.
     """
     import mlflow  # the runner has started the run; imported only when tracking is on
 
-    metrics = {
-        f"{MLFLOW_PREFIX}/{name}/{key}": value
-        for name, values in scores.pixel.items()
-        for key, value in values.items()
-    }
+    metrics = headline_metrics(scores.pixel[COARSE_FINE])
+    metrics.update(
+        {
+            f"{MLFLOW_PREFIX}/{name}/{key}": value
+            for name, values in scores.pixel.items()
+            for key, value in values.items()
+        }
+    )
     metrics.update(
         {
             f"{MLFLOW_PREFIX}/{name}/si_log_per_image": values["si_log"]

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.evaluate.batches import FULL_IMAGE, IMAGE, KEY
-from components.export.signatures import DEPTH_OUTPUT, IMAGES_INPUT, LOG_DEPTH_OUTPUT, SERVING_DEFAULT
+from components.serving_contract import DEPTH_OUTPUT, IMAGES_INPUT, LOG_DEPTH_OUTPUT, SERVING_DEFAULT
 
 # A predictor maps an evaluation batch (see ``evaluation_batches``) to log depth [B, h, w, 1].
 Predictor = Callable[[Mapping[str, np.ndarray]], np.ndarray]
@@ -35,7 +35,7 @@ def served_predictor(saved_model_dir: str | Path) -> Predictor:
 
     Its ``log_depth`` output (or the log of ``depth`` when it has none) is taken to cover the same
     centre window as the evaluation crop, which holds for models exported by this project from the
-    same stored frame and input size (``components.export.signatures``).
+    same stored frame and input size (``ServingGeometry`` in :mod:`components.serving_contract`).
 
     Raises:
         ValueError: naming the directory when the SavedModel lacks the signature or outputs.

@@ -1,6 +1,7 @@
 """The evaluation report: our metrics in the layout of Eigen et al. (2014), Table 1, beside the paper's.
 
-Rows are the eight metrics (``keras_depth.metrics.METRIC_NAMES``); columns are the constant mean
+Rows are the eight metrics (``keras_depth.metrics.METRIC_NAMES``) and the edge measure
+(``keras_depth.metrics.EDGE_METRIC``, not in the paper; ``EDGE_NOTE``); columns are the constant mean
 baseline, the coarse network alone and coarse+fine, then (for ``paper_table`` ``nyu`` or ``kitti``)
 the paper's numbers for the same columns. The paper's coarse network was ImageNet-pretrained; ours is
 trained from scratch, which the report says beside the table.
@@ -12,9 +13,11 @@ pixel-pooled and image-averaged, and says in a paragraph how the numbers were co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-from keras_depth.metrics import METRIC_NAMES
+from keras_depth.metrics import EDGE_METRIC, METRIC_NAMES
+from keras_depth.metrics.edges import DEFAULT_EDGE_THRESHOLD
 
 # Our columns: (key in metrics.json, column header).
 MODEL_COLUMNS = (("baseline", "mean"), ("coarse", "coarse"), ("coarse_fine", "coarse+fine"))
@@ -29,7 +32,10 @@ METRIC_LABELS = {
     "rmse": "RMSE (m)",
     "rmse_log": "RMSE log",
     "si_log": "SI log",
+    EDGE_METRIC: "edge log-grad error",
 }
+# Table rows: the paper's metrics, then ours (a dash where a column has none).
+REPORT_METRICS = (*METRIC_NAMES, EDGE_METRIC)
 HIGHER_IS_BETTER = frozenset({"delta1", "delta2", "delta3"})
 
 # Eigen, Puhrsch & Fergus (NIPS 2014), Table 1 (NYU Depth v2) and Table 2 (KITTI), by our column key.
@@ -90,6 +96,13 @@ PAPER_DEFINITIONS = (
     "error per image, sqrt(mean(d^2) - mean(d)^2) with d = log y - log y* and each image's own mean "
     "removed, then averaged over images."
 )
+EDGE_NOTE = (
+    "Edge log-grad error (not in the paper): at every depth discontinuity of the ground truth (neighbouring "
+    f"pixels, along a row or a column, whose depths differ by more than {math.exp(DEFAULT_EDGE_THRESHOLD):g}x), "
+    "|(log y_b - log y_a) - (log y*_b - log y*_a)| with a and b one network output pixel to either side, "
+    "pooled over all discontinuities; scale-invariant, so it measures local structure, the fine network's "
+    "job (keras_depth.metrics.edges)."
+)
 PRETRAINING_NOTE = (
     "The paper's coarse network starts from ImageNet-pretrained weights (coarse1-5); ours is trained "
     "from scratch (no weights can be downloaded), so its columns are not expected to match the paper's."
@@ -116,7 +129,8 @@ def metrics_table(
     """The metrics as a Markdown table, one row per metric.
 
     Args:
-        columns: Metric dicts (``METRIC_NAMES`` keys) for ``baseline``, ``coarse`` and ``coarse_fine``.
+        columns: Metric dicts (``REPORT_METRICS`` keys; a missing one prints as a dash) for ``baseline``,
+            ``coarse`` and ``coarse_fine``.
         paper_table: ``""``, ``"nyu"`` or ``"kitti"``: append the paper's numbers for the same columns.
         served: Metrics of the currently served model on the same images, appended as a column.
 
@@ -140,7 +154,7 @@ def metrics_table(
         "| metric | " + " | ".join(headers) + " |",
         "|---|" + "---|" * len(headers),
     ]
-    for name in METRIC_NAMES:
+    for name in REPORT_METRICS:
         arrow = "higher is better" if name in HIGHER_IS_BETTER else "lower is better"
         cells = [_format(column.get(name)) for column in values]
         lines.append(f"| {METRIC_LABELS[name]} ({arrow}) | " + " | ".join(cells) + " |")
@@ -228,6 +242,8 @@ def render_report(results: Mapping, paper_table: str, blessing_summary: str) -> 
         "## Image-averaged (mean of per-image metrics)",
         "",
         metrics_table(image_averaged, served=image_averaged.get("served")),
+        "",
+        EDGE_NOTE,
         "",
         f"**Blessing:** {blessing_summary}",
         "",

@@ -15,7 +15,9 @@ networks are fed. Scoring, per example:
 3. :class:`keras_depth.metrics.DepthMetricsAccumulator` scores the pixels whose ground truth lies in
    ``[min_depth, max_depth]``: pixel-pooled (every valid pixel of the split weighs the same) and
    image-averaged (each image's metrics, then their mean; its ``si_log`` is the paper's per-image
-   scale-invariant error).
+   scale-invariant error), and the edge measure ``edge_log_grad``: the log-depth step across each
+   ground-truth depth discontinuity, taken one network output pixel to either side
+   (``keras_depth.metrics.edges``).
 
 Every predictor is scored on exactly the same pixels.
 """
@@ -23,7 +25,7 @@ Every predictor is scored on exactly the same pixels.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +33,7 @@ import tensorflow as tf
 
 from components.evaluate.batches import HAS_NATIVE, IMAGE, KEY, NATIVE_SIZE, ground_truths
 from components.evaluate.predictors import Predictor
-from keras_depth.metrics import DepthMetricsAccumulator, compute_depth_metrics
+from keras_depth.metrics import DepthMetricsAccumulator, compute_depth_metrics, edge_reach_for
 
 # Keys of the rows of ``gather_examples``.
 DEPTH = "ground_truth"
@@ -117,6 +119,8 @@ def score_predictors(
     min_depth: float,
     max_depth: float,
     ranked_predictor: str,
+    on_batch: Callable[[int], object] | None = None,
+    prediction_size: tuple[int, int] | None = None,
 ) -> ScoringResult:
     """Scores every predictor on every batch.
 
@@ -127,6 +131,10 @@ def score_predictors(
         min_depth: Smallest scored ground-truth depth and lower prediction clip (metres).
         max_depth: Largest scored ground-truth depth and upper prediction clip (metres).
         ranked_predictor: Name of the predictor whose per-image abs_rel ranks the examples.
+        on_batch: Called after each batch with the number of images scored so far (progress).
+        prediction_size: (height, width) of the networks' log depth; every predictor's depth
+            discontinuities are then scored ``edge_reach_for(ground truth size, prediction_size)`` pixels
+            to either side (default: on the two neighbouring pixels themselves).
 
     Returns:
         The metrics of each predictor and the example ranking.
@@ -143,12 +151,15 @@ def score_predictors(
         for name, predictor in predictors.items():
             preds = depth_at_ground_truth(predictor, batch, truths, min_depth, max_depth)
             for pred, true in zip(preds, truths, strict=True):
-                accumulators[name].update(pred, true)
+                reach = edge_reach_for(true.shape, prediction_size) if prediction_size else None
+                accumulators[name].update(pred, true, edge_reach=reach)
             if name == ranked_predictor:
                 ranked += _rank_entries(preds, truths, batch[KEY], num_images, min_depth, max_depth)
         sizes.update(f"{height}x{width}" for height, width in batch[NATIVE_SIZE])
         without_native += int(np.sum(~batch[HAS_NATIVE]))
         num_images += len(truths)
+        if on_batch is not None:
+            on_batch(num_images)
     return ScoringResult(
         pixel={name: acc.result("pixel") for name, acc in accumulators.items()},
         image={name: acc.result("image") for name, acc in accumulators.items()},

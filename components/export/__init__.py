@@ -1,4 +1,4 @@
-"""The export stage: SavedModel with serving signatures, pushed to the serving root when blessed.
+"""The export stage: the serving SavedModel (pushed to the serving root when blessed) and a TFLite model.
 
 The work is in :mod:`components.export.component`, imported when the stage runs.
 """

@@ -1,13 +1,16 @@
 """The export stage: the serving SavedModel of the fine network, pushed to serving when blessed.
 
 Always writes ``saved_model/`` (signatures in :mod:`.signatures`) and ``signatures.json`` (their
-inputs and outputs) into the artifact. When the evaluate artifact holds ``BLESSED``, the SavedModel
-is pushed to ``<serving_root>/<model_name>/<next version>/`` (:mod:`.push`); otherwise it is not, and
-the log says why. The push names the model by :func:`push_source` (its train fingerprint and the export
+inputs and outputs) into the artifact, and ``model.tflite`` (:mod:`.tflite`) unless ``export.tflite``
+is off. When the evaluate artifact holds ``BLESSED``, the SavedModel is pushed to
+``<serving_root>/<model_name>/<next version>/`` (:mod:`.push`); otherwise it is not, and the log says
+why. The push names the model by :func:`push_source` (its train fingerprint and the export
 settings that shape the SavedModel): when the highest served version already holds that model (a rerun
 after a crash between the push and the publish of this artifact, or ``--force``), it is reused, not
 pushed again. ``push.json`` records the outcome: ``pushed``, ``version``, ``path`` (null when not
 pushed), ``reused`` (the version already held this model) and ``reason`` (the blessing decision).
+With MLflow tracking, the SavedModel is logged as the run's MLflow model, and a push is registered as a
+version of the registered model with the alias ``champion`` (:mod:`.tracking`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import json
 from pathlib import Path
 
 from components.base import Artifact, StageContext
-from components.evaluate.blessing import read_blessing
-from components.export.push import push_saved_model, resolve_serving_root
-from components.export.signatures import ServingGeometry, describe_signatures, write_saved_model
+from components.export.push import push_saved_model
+from components.export.signatures import describe_signatures, write_saved_model
+from components.export.tflite import TFLITE_FILE, write_tflite
+from components.export.tracking import log_export
 from components.failpoints import failpoint
+from components.serving_contract import read_blessing, read_geometry, resolve_serving_root
 from components.tracking import best_effort
 from keras_depth.saving import load_depth_model
 
@@ -27,24 +32,7 @@ SAVED_MODEL_DIR = "saved_model"
 SIGNATURES_FILE = "signatures.json"
 PUSH_FILE = "push.json"
 FINE_FILE = "fine.keras"
-EVALUATE_METRICS_FILE = "metrics.json"
 MLFLOW_PREFIX = "export"
-
-
-def read_geometry(evaluate_dir: Path) -> ServingGeometry:
-    """The stored frame and network input sizes the evaluate stage scored with.
-
-    Raises:
-        FileNotFoundError: If the evaluate artifact has no ``metrics.json``.
-        KeyError: naming the file if it has no ``geometry``.
-    """
-    path = evaluate_dir / EVALUATE_METRICS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"evaluate artifact {evaluate_dir} has no {EVALUATE_METRICS_FILE}")
-    metrics = json.loads(path.read_text())
-    if "geometry" not in metrics:
-        raise KeyError(f"{path}: no 'geometry' entry (written by the evaluate stage)")
-    return ServingGeometry(**metrics["geometry"])
 
 
 def check_evaluated_model(train: Artifact, evaluate: Artifact) -> None:
@@ -99,6 +87,12 @@ def run(ctx: StageContext) -> dict:
     signatures = describe_signatures(saved_model)
     (ctx.output_dir / SIGNATURES_FILE).write_text(json.dumps(signatures, indent=2, sort_keys=True) + "\n")
     ctx.log.info("wrote SavedModel %s with signatures %s", saved_model, ", ".join(sorted(signatures)))
+    if cfg.tflite:
+        ctx.log.info("converting the model to TFLite")
+        tflite = write_tflite(model, geometry, ctx.output_dir / TFLITE_FILE, cfg.tflite_float16)
+        ctx.log.info(
+            "wrote TFLite model %s (%s weights)", tflite, "float16" if cfg.tflite_float16 else "float32"
+        )
 
     record = {"pushed": False, "version": None, "path": None, "reused": False, "reason": blessing.summary()}
     if blessing.blessed:
@@ -122,15 +116,19 @@ def run(ctx: StageContext) -> dict:
 
     if ctx.tracking:
         _log_to_mlflow(ctx.output_dir, record)
+        source = push_source(ctx.inputs["train"], cfg.upsample_to_input)
+        log_export(saved_model, evaluate_dir, record, source, ctx.config)
     return {"pushed": record["pushed"], "version": record["version"]}
 
 
 @best_effort
 def _log_to_mlflow(out: Path, record: dict) -> None:
-    """The SavedModel as artifacts ``export/saved_model``, the signature and push records, the outcome."""
+    """The signature and push records as artifacts under ``export/``, and the outcome.
+
+    The SavedModel itself is logged as the run's MLflow model (:mod:`.tracking`), not as run artifacts.
+    """
     import mlflow  # the runner has started the run; imported only when tracking is on
 
-    mlflow.log_artifacts(str(out / SAVED_MODEL_DIR), artifact_path=f"{MLFLOW_PREFIX}/{SAVED_MODEL_DIR}")
     mlflow.log_artifact(str(out / SIGNATURES_FILE), artifact_path=MLFLOW_PREFIX)
     mlflow.log_artifact(str(out / PUSH_FILE), artifact_path=MLFLOW_PREFIX)
     mlflow.set_tag(f"{MLFLOW_PREFIX}/pushed", str(record["pushed"]))

@@ -1,9 +1,10 @@
 """Versioned, atomic pushes to the serving root (the layout TF Serving's ``--model_base_path`` expects).
 
 A served model lives in ``<serving_root>/<model_name>/<version>/`` where ``version`` is a positive
-integer; a server serves the highest one. A push never modifies an existing version: it copies the
-SavedModel into a hidden staging directory inside ``<serving_root>/<model_name>/`` (a name with a
-leading dot, which no server takes for a version) and then renames it to the next free integer.
+integer; a server serves the highest one (:mod:`components.serving_contract` lists them). A push never
+modifies an existing version: it copies the SavedModel into a hidden staging directory inside
+``<serving_root>/<model_name>/`` (a name with a leading dot, which no server takes for a version) and
+then renames it to the next free integer.
 The rename is atomic on one file system, so a server polling the directory sees either no new
 version or a complete one. The staging name ends with its owner ``<pid>@<host>``; the next push
 removes the staging directories of pushes whose process was killed (``components.owners``).
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.owners import is_gone, owner_tag, tag_at_end
+from components.serving_contract import latest_version_dir, served_versions
 
-DEFAULT_SERVING_DIR = "serving"
 STAGING_PREFIX = ".push-"
 # Attempts at claiming a version number when concurrent pushes race for the same one.
 MAX_PUSH_ATTEMPTS = 5
@@ -49,47 +50,6 @@ class PushResult:
     version: int
     path: Path
     reused: bool = False
-
-
-def resolve_serving_root(config, run_root: str | Path) -> Path:
-    """The serving root of a pipeline run.
-
-    Args:
-        config: The resolved ``PipelineConfig`` (reads ``export.serving_root``).
-        run_root: The pipeline's ``--output-dir``.
-
-    Returns:
-        ``config.export.serving_root`` when set, else ``<run_root>/serving``.
-    """
-    if config.export.serving_root:
-        return Path(config.export.serving_root)
-    return Path(run_root) / DEFAULT_SERVING_DIR
-
-
-def served_versions(model_dir: str | Path) -> list[int]:
-    """Integer versions present under ``<serving_root>/<model_name>/``, ascending.
-
-    Args:
-        model_dir: ``<serving_root>/<model_name>/`` (need not exist).
-
-    Returns:
-        The versions whose directory name is a positive integer; staging and other
-        directories are ignored.
-    """
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        int(child.name)
-        for child in model_dir.iterdir()
-        if child.is_dir() and child.name.isdigit() and int(child.name) > 0
-    )
-
-
-def latest_version_dir(model_dir: str | Path) -> Path | None:
-    """The directory of the highest served version, or None when nothing is served."""
-    versions = served_versions(model_dir)
-    return Path(model_dir) / str(versions[-1]) if versions else None
 
 
 def read_push_source(version_dir: str | Path) -> dict | None:

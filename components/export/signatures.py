@@ -1,6 +1,6 @@
 """The serving SavedModel: the fine network behind two signatures, with preprocessing in the graph.
 
-Signatures (TF Serving names):
+Signatures (TF Serving names; the names live in :mod:`components.serving_contract`):
 
 - ``serving_default``: input ``images`` float32 [N, H, W, 3], RGB in 0..255, any H and W (one size per
   request);
@@ -30,49 +30,28 @@ imports neither Keras nor this project.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-SERVING_DEFAULT = "serving_default"
-BYTES_SIGNATURE = "predict_image_bytes"
-IMAGES_INPUT = "images"
-BYTES_INPUT = "image_bytes"
-DEPTH_OUTPUT = "depth"
-LOG_DEPTH_OUTPUT = "log_depth"
-DEPTH_FULL_OUTPUT = "depth_full"
+from components.serving_contract import (
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    DEPTH_FULL_OUTPUT,
+    DEPTH_OUTPUT,
+    IMAGES_INPUT,
+    LOG_DEPTH_OUTPUT,
+    SERVING_DEFAULT,
+    ServingGeometry,
+)
+
 RGB_CHANNELS = 3
 # Outside the prediction window ``depth_full`` holds the dataset's "invalid depth" value.
 NO_DEPTH = 0.0
 
 IMAGES_SPEC = tf.TensorSpec([None, None, None, RGB_CHANNELS], tf.float32, name=IMAGES_INPUT)
 BYTES_SPEC = tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
-
-
-@dataclass(frozen=True)
-class ServingGeometry:
-    """Where the network's input window lies in an image (see the module docstring).
-
-    Attributes:
-        frame_height: Height of the stored test frames evaluation crops from (pixels).
-        frame_width: Width of the stored test frames (pixels).
-        input_height: Network input height (pixels).
-        input_width: Network input width (pixels).
-    """
-
-    frame_height: int
-    frame_width: int
-    input_height: int
-    input_width: int
-
-    def __post_init__(self) -> None:
-        if self.input_height > self.frame_height or self.input_width > self.frame_width:
-            raise ValueError(
-                f"network input {self.input_height}x{self.input_width} is larger than the stored frame "
-                f"{self.frame_height}x{self.frame_width}; the evaluation centre crop needs input <= frame"
-            )
 
 
 def crop_window(height: tf.Tensor, width: tf.Tensor, geometry: ServingGeometry) -> tuple[tf.Tensor, ...]:

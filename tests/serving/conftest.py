@@ -26,6 +26,13 @@ import requests
 import tensorflow as tf
 from PIL import Image
 
+from serving.contract import (
+    BYTES_SIGNATURE,
+    DEPTH_FULL_OUTPUT,
+    DEPTH_OUTPUT,
+    LOG_DEPTH_OUTPUT,
+    SERVING_DEFAULT,
+)
 from serving.server import SHUTDOWN_MESSAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +59,7 @@ class StandInDepthModel(tf.Module):
         small = tf.image.resize(images, STANDIN_OUTPUT_HW, method="area")
         depth = self.offset + tf.reduce_mean(small, axis=-1) / 255.0
         depth_full = tf.image.resize(depth[..., None], size, method="bilinear")[..., 0]
-        return {"depth": depth, "log_depth": tf.math.log(depth), "depth_full": depth_full}
+        return {DEPTH_OUTPUT: depth, LOG_DEPTH_OUTPUT: tf.math.log(depth), DEPTH_FULL_OUTPUT: depth_full}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def serve_images(self, images):
@@ -70,7 +77,7 @@ class StandInDepthModel(tf.Module):
 
 def _save_standin(path: Path, offset: float) -> Path:
     module = StandInDepthModel(offset)
-    signatures = {"serving_default": module.serve_images, "predict_image_bytes": module.serve_image_bytes}
+    signatures = {SERVING_DEFAULT: module.serve_images, BYTES_SIGNATURE: module.serve_image_bytes}
     tf.saved_model.save(module, str(path), signatures=signatures)
     return path
 

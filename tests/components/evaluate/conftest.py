@@ -7,26 +7,22 @@ Ground truth is constant per split -- 1 m on ``train`` and ``initial_depth`` = 2
 on ``test`` -- with an invalid (0) block in the top-left corner. An untrained network predicts about
 ``initial_depth`` everywhere (its output layers start at that bias with 1e-3 kernels), so it beats the
 mean baseline (exp of the train split's mean log depth, 1 m) by construction while still being
-slightly imperfect.
+slightly imperfect. The model, networks, shard writer and contexts are the shared ones of
+``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from components.base import Artifact, StageContext
-from keras_depth.config import ModelConfig
-from keras_depth.data.schema import DepthExample, encode_example
-from keras_depth.models import build_coarse_model, build_fine_model
+from keras_depth.data.schema import DepthExample
 from pipeline.config import PipelineConfig
 
 
@@ -56,36 +52,12 @@ class TinySplits:
 
 
 TINY = TinySplits()
-TINY_MODEL = ModelConfig(
-    input_height=64,
-    input_width=80,
-    output_height=14,
-    output_width=18,
-    width_multiplier=0.0625,
-    fc_units=16,
-    initial_depth=TINY.test_depth,
-)
 
 
-def tiny_networks(seed: int = 0):
-    """Untrained (coarse, fine) networks of ``TINY_MODEL`` with seeded weights."""
-    keras.utils.set_random_seed(seed)
-    coarse = build_coarse_model(TINY_MODEL)
-    return coarse, build_fine_model(TINY_MODEL, coarse)
-
-
-def write_examples(directory: Path, examples: list[DepthExample]) -> str:
-    """Writes ``examples`` as one gzip TFRecord shard; returns the split's shard pattern."""
-    directory.mkdir(parents=True)
-    options = tf.io.TFRecordOptions(compression_type="GZIP")
-    with tf.io.TFRecordWriter(str(directory / "data-00000-of-00001.tfrecord.gz"), options) as writer:
-        for example in examples:
-            writer.write(encode_example(example))
-    return str(directory / "data-*.tfrecord.gz")
-
-
-def write_split(directory: Path, count: int, depth_value: float, seed: int, native_scale: int = 0) -> None:
-    """Writes ``count`` random-RGB examples of constant depth as one gzip TFRecord shard.
+def write_split(
+    write_records, directory: Path, count: int, depth_value: float, seed: int, native_scale: int = 0
+) -> None:
+    """Writes ``count`` random-RGB examples of constant depth as one gzip TFRecord shard (``write_records``).
 
     With ``native_scale`` > 0 each also carries native depth ``native_scale`` times the stored size
     (every stored pixel a block of native pixels), the stored frame spanning all of it.
@@ -101,7 +73,7 @@ def write_split(directory: Path, count: int, depth_value: float, seed: int, nati
             example.native_depth = np.kron(depth, np.ones((native_scale, native_scale), np.float32))
             example.native_frame_box = (0.0, 0.0, *example.native_depth.shape)
         examples.append(example)
-    write_examples(directory, examples)
+    write_records(directory, examples)
 
 
 @pytest.fixture(scope="session")
@@ -110,50 +82,36 @@ def tiny() -> TinySplits:
 
 
 @pytest.fixture(scope="session")
-def tiny_model() -> ModelConfig:
-    return TINY_MODEL
-
-
-@pytest.fixture(scope="session")
-def write_records():
-    """:func:`write_examples`, for tests that need their own test split."""
-    return write_examples
-
-
-@pytest.fixture(scope="session")
-def build_networks():
-    """:func:`tiny_networks`, for tests that need other weights."""
-    return tiny_networks
-
-
-@pytest.fixture(scope="session")
-def ingest_artifact(tmp_path_factory) -> Artifact:
+def ingest_artifact(tmp_path_factory, write_records, tiny_model) -> Artifact:
+    assert tiny_model.initial_depth == TINY.test_depth  # what the untrained networks predict
     root = tmp_path_factory.mktemp("ingest")
-    write_split(root / "train", TINY.num_train, TINY.train_depth, seed=1)
-    write_split(root / "test", TINY.num_test, TINY.test_depth, seed=2, native_scale=TINY.native_scale)
+    write_split(write_records, root / "train", TINY.num_train, TINY.train_depth, seed=1)
+    write_split(
+        write_records, root / "test", TINY.num_test, TINY.test_depth, seed=2, native_scale=TINY.native_scale
+    )
     return Artifact("ingest", "ingestfp", root, {})
 
 
 @pytest.fixture(scope="session")
-def legacy_ingest_artifact(tmp_path_factory) -> Artifact:
+def legacy_ingest_artifact(tmp_path_factory, write_records) -> Artifact:
     """The ingest artifact without native ground truth (written before it was stored)."""
     root = tmp_path_factory.mktemp("legacy_ingest")
-    write_split(root / "train", TINY.num_train, TINY.train_depth, seed=1)
-    write_split(root / "test", TINY.num_test, TINY.test_depth, seed=2)
+    write_split(write_records, root / "train", TINY.num_train, TINY.train_depth, seed=1)
+    write_split(write_records, root / "test", TINY.num_test, TINY.test_depth, seed=2)
     return Artifact("ingest", "legacyfp", root, {})
 
 
 @pytest.fixture(scope="session")
-def train_artifact(tmp_path_factory) -> Artifact:
+def train_artifact(tmp_path_factory, build_networks) -> Artifact:
     root = tmp_path_factory.mktemp("train")
-    coarse, fine = tiny_networks()
+    coarse, fine = build_networks()
     coarse.save(root / "coarse.keras")
     fine.save(root / "fine.keras")
     return Artifact("train", "trainfp", root, {})
 
 
 @pytest.fixture
-def make_context(tmp_path, ingest_artifact, train_artifact):
+def make_context(tmp_path, ingest_artifact, train_artifact, stage_context):
     """Builds an evaluate ``StageContext`` writing into a fresh directory, with evaluate overrides
     (``ingest``: another ingest artifact than ``ingest_artifact``)."""
 
@@ -167,15 +125,13 @@ def make_context(tmp_path, ingest_artifact, train_artifact):
         config.export = dataclasses.replace(
             config.export, serving_root=str(serving_root or tmp_path / "serving")
         )
-        output_dir = Path(tempfile.mkdtemp(prefix="evaluate_out-", dir=tmp_path))
-        return StageContext(
-            config=config,
-            output_dir=output_dir,
-            work_dir=tmp_path / "work",
+        return stage_context(
+            config,
+            Path(tempfile.mkdtemp(prefix="evaluate_out-", dir=tmp_path)),
             inputs={"ingest": ingest, "train": train_artifact},
             run_root=tmp_path,
             fingerprint="evalfp",
-            log=logging.getLogger("test.evaluate"),
+            logger="test.evaluate",
         )
 
     return make

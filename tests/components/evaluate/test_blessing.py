@@ -1,18 +1,11 @@
-"""Blessing decisions from metric dicts, and the decision file round trip."""
+"""Blessing decisions from metric dicts (the decision file is tested with components.serving_contract)."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.evaluate.blessing import (
-    BLESSED_FILE,
-    NOT_BLESSED_FILE,
-    SERVED_TOLERANCE,
-    Blessing,
-    decide_blessing,
-    read_blessing,
-    write_blessing,
-)
+from components.evaluate.blessing import SERVED_TOLERANCE, decide_blessing
+from components.serving_contract import BLESSED_FILE, NOT_BLESSED_FILE
 
 BASELINE = {"delta1": 0.40, "abs_rel": 0.40, "rmse": 1.20}
 GOOD = {"delta1": 0.60, "abs_rel": 0.20, "rmse": 0.90}
@@ -63,20 +56,3 @@ def test_not_worse_than_served_within_tolerance_is_blessed():
     assert decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=served).blessed
     slightly_better = {**GOOD, "abs_rel": GOOD["abs_rel"] - 2 * SERVED_TOLERANCE}
     assert not decide_blessing(GOOD, BASELINE, **THRESHOLDS, served=slightly_better).blessed
-
-
-def test_decision_file_round_trip(tmp_path):
-    refused = Blessing(blessed=False, reasons=("fails: one", "fails: two"))
-    path = write_blessing(tmp_path, refused)
-    assert path.name == NOT_BLESSED_FILE
-    assert path.read_text() == "fails: one\nfails: two\n"
-    assert read_blessing(tmp_path) == refused
-
-
-def test_read_blessing_errors_name_the_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-        read_blessing(tmp_path)
-    write_blessing(tmp_path, Blessing(True, ("passes: x",)))
-    write_blessing(tmp_path, Blessing(False, ("fails: y",)))
-    with pytest.raises(ValueError, match="both"):
-        read_blessing(tmp_path)

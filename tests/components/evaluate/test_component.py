@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from components.evaluate import STAGE, parameters
-from components.evaluate.blessing import BLESSED_FILE, NOT_BLESSED_FILE
 from components.export.push import push_saved_model
-from components.export.signatures import ServingGeometry, write_saved_model
+from components.export.signatures import write_saved_model
+from components.serving_contract import BLESSED_FILE, NOT_BLESSED_FILE, ServingGeometry
 from keras_depth.metrics import METRIC_NAMES
 from pipeline.config import PipelineConfig
 

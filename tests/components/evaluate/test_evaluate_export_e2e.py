@@ -1,4 +1,5 @@
-"""Evaluate -> export -> evaluate -> export in one MLflow run, as the runner chains them."""
+"""Evaluate -> export -> evaluate -> export in one MLflow run, as the runner chains them: metrics, files,
+the logged models and the registered champion that the run leaves in MLflow."""
 
 from __future__ import annotations
 
@@ -69,6 +70,25 @@ def test_chain_pushes_then_compares_with_the_served_model(make_context, train_ar
         f"evaluate/{name}" for name in ("metrics.json", "report.md", "predictions.png", "BLESSED")
     } <= evaluate_files
     export_files = {item.path for item in client.list_artifacts(mlflow_run, "export")}
-    assert {"export/saved_model", "export/signatures.json", "export/push.json"} <= export_files
-    saved_model_files = {item.path for item in client.list_artifacts(mlflow_run, "export/saved_model")}
-    assert "export/saved_model/saved_model.pb" in saved_model_files
+    assert {"export/signatures.json", "export/push.json"} <= export_files
+    assert run.data.metrics["test_abs_rel"] == pytest.approx(metrics["coarse_fine"]["abs_rel"])
+
+    # Each export logged the SavedModel as a model of the run, with the evaluation as its metrics ...
+    models = client.search_logged_models([run.info.experiment_id])
+    assert sorted(output.model_id for output in run.outputs.model_outputs) == sorted(
+        m.model_id for m in models
+    )
+    assert len(models) == 2
+    for model in models:
+        linked = {metric.key: metric.value for metric in model.metrics}
+        assert linked["test_delta1"] == pytest.approx(metrics["coarse_fine"]["delta1"])
+        assert {item.path for item in client.list_logged_model_artifacts(model.model_id)} >= {
+            "MLmodel",
+            "pyfunc_model.py",
+        }
+        saved_model = client.list_logged_model_artifacts(model.model_id, "artifacts/saved_model")
+        assert "artifacts/saved_model/saved_model.pb" in {item.path for item in saved_model}
+    # ... and the two pushes of one model (version 1, then reused) are one registered version, the champion.
+    (version,) = client.search_model_versions("name = 'keras-depth'")
+    champion = client.get_model_version_by_alias("keras-depth", "champion")
+    assert str(champion.version) == str(version.version) == "1" and champion.tags["serving_version"] == "1"

@@ -178,3 +178,10 @@ def test_gather_examples_returns_rows_in_the_requested_order(batches, tiny_model
     np.testing.assert_array_equal(rows[DEPTH], np.stack(ground_truths(view, CROP))[[3, 0]])
     assert rows["one_metre"].shape == (2, 128, 160)  # the native window of the 64 x 80 input
     np.testing.assert_allclose(rows["one_metre"], 1.0)
+
+
+def test_reports_the_images_scored_after_each_batch(batches, tiny):
+    scored = []
+    predictors = {"one_metre": constant_predictor(0.0)}
+    score_predictors(batches, predictors, CROP, 0.1, 10.0, "one_metre", on_batch=scored.append)
+    assert scored == [min(end, tiny.num_test) for end in range(2, tiny.num_test + 2, 2)]

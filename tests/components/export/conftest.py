@@ -1,6 +1,7 @@
 """Tiny upstream artifacts for the export stage: an untrained fine network and evaluate decisions.
 
-Sizes: stored frames 72 x 96, network input 64 x 80 (the evaluation centre crop), output 14 x 18.
+Sizes: stored frames 72 x 96, network input 64 x 80 (the evaluation centre crop), output 14 x 18
+(the shared tiny model of ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import tempfile
 from pathlib import Path
 
@@ -16,15 +16,9 @@ import keras
 import pytest
 
 from components.base import Artifact, StageContext
-from components.evaluate.blessing import Blessing, write_blessing
-from components.export.signatures import ServingGeometry
-from keras_depth.config import ModelConfig
-from keras_depth.models import build_coarse_model, build_fine_model
+from components.serving_contract import GEOMETRY_KEY, METRICS_FILE, Blessing, ServingGeometry, write_blessing
 from pipeline.config import PipelineConfig
 
-TINY_MODEL = ModelConfig(
-    input_height=64, input_width=80, output_height=14, output_width=18, width_multiplier=0.0625, fc_units=16
-)
 GEOMETRY = ServingGeometry(frame_height=72, frame_width=96, input_height=64, input_width=80)
 
 
@@ -48,10 +42,9 @@ def geometry() -> ServingGeometry:
 
 
 @pytest.fixture(scope="session")
-def fine_model() -> keras.Model:
-    """An untrained fine network (seeded) of ``TINY_MODEL``."""
-    keras.utils.set_random_seed(0)
-    return build_fine_model(TINY_MODEL, build_coarse_model(TINY_MODEL))
+def fine_model(build_networks) -> keras.Model:
+    """An untrained fine network (seed 0) of the tiny model."""
+    return build_networks(seed=0)[1]
 
 
 @pytest.fixture(scope="session")
@@ -67,14 +60,14 @@ def evaluate_artifacts(tmp_path_factory) -> dict[bool, Artifact]:
     artifacts = {}
     for blessed, reason in ((True, "passes: everything"), (False, "fails: abs_rel 0.5 vs served model 0.2")):
         root = tmp_path_factory.mktemp("evaluate")
-        (root / "metrics.json").write_text(json.dumps({"geometry": dataclasses.asdict(GEOMETRY)}))
+        (root / METRICS_FILE).write_text(json.dumps({GEOMETRY_KEY: dataclasses.asdict(GEOMETRY)}))
         write_blessing(root, Blessing(blessed=blessed, reasons=(reason,)))
         artifacts[blessed] = Artifact("evaluate", f"evalfp{int(blessed)}", root, {})
     return artifacts
 
 
 @pytest.fixture
-def make_context(tmp_path, train_artifact, evaluate_artifacts):
+def make_context(tmp_path, train_artifact, evaluate_artifacts, stage_context):
     """Builds an export ``StageContext`` (fresh output directory) for a blessed or unblessed model."""
 
     def make(blessed: bool, tracking: bool = False, **export_overrides) -> StageContext:
@@ -82,15 +75,14 @@ def make_context(tmp_path, train_artifact, evaluate_artifacts):
         config.export = dataclasses.replace(
             config.export, serving_root=str(tmp_path / "serving"), **export_overrides
         )
-        return StageContext(
-            config=config,
-            output_dir=Path(tempfile.mkdtemp(prefix="export_out-", dir=tmp_path)),
-            work_dir=tmp_path / "work",
+        return stage_context(
+            config,
+            Path(tempfile.mkdtemp(prefix="export_out-", dir=tmp_path)),
             inputs={"train": train_artifact, "evaluate": evaluate_artifacts[blessed]},
             run_root=tmp_path,
             fingerprint="exportfp",
             tracking=tracking,
-            log=logging.getLogger("test.export"),
+            logger="test.export",
         )
 
     return make

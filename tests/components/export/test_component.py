@@ -10,7 +10,7 @@ import pytest
 
 from components.export import STAGE, parameters
 from components.export.push import PUSH_SOURCE_FILE, read_push_source
-from components.export.signatures import BYTES_SIGNATURE, SERVING_DEFAULT
+from components.serving_contract import BYTES_SIGNATURE, SERVING_DEFAULT
 from pipeline.config import PipelineConfig
 
 
@@ -41,6 +41,7 @@ def test_blessed_model_is_pushed_as_the_next_version(make_context, tmp_path, dig
     assert read_push_source(version_1) == {"train_fingerprint": "trainfp", "upsample_to_input": True}
     signatures = json.loads((ctx.output_dir / "signatures.json").read_text())
     assert {SERVING_DEFAULT, BYTES_SIGNATURE} <= set(signatures)
+    assert (ctx.output_dir / "model.tflite").stat().st_size > 0  # export.tflite is on by default
     before = digests(version_1)
 
     other_model = dataclasses.replace(train_artifact, fingerprint="othertrainfp")
@@ -71,7 +72,7 @@ def test_rerun_after_a_crash_between_push_and_publish_reuses_the_version(make_co
 
 
 def test_unblessed_model_is_exported_but_not_pushed(make_context, tmp_path, caplog):
-    ctx = make_context(blessed=False, upsample_to_input=False)
+    ctx = make_context(blessed=False, upsample_to_input=False, tflite=False)
     with caplog.at_level(logging.INFO, logger="test.export"):
         assert STAGE.run(ctx) == {"pushed": False, "version": None}
     reason = "NOT_BLESSED: fails: abs_rel 0.5 vs served model 0.2"
@@ -87,6 +88,7 @@ def test_unblessed_model_is_exported_but_not_pushed(make_context, tmp_path, capl
     signatures = json.loads((ctx.output_dir / "signatures.json").read_text())
     assert set(signatures[SERVING_DEFAULT]["outputs"]) == {"depth", "log_depth"}
     assert not (tmp_path / "serving").exists()
+    assert not (ctx.output_dir / "model.tflite").exists()
 
 
 def test_refuses_an_evaluation_of_another_model(make_context, evaluate_artifacts):

@@ -9,17 +9,9 @@ import sys
 import pytest
 
 from components.export import push as push_module
-from components.export.push import (
-    PUSH_SOURCE_FILE,
-    STAGING_PREFIX,
-    latest_version_dir,
-    push_saved_model,
-    read_push_source,
-    resolve_serving_root,
-    served_versions,
-)
+from components.export.push import PUSH_SOURCE_FILE, STAGING_PREFIX, push_saved_model, read_push_source
 from components.owners import owner_tag, this_host
-from pipeline.config import PipelineConfig
+from components.serving_contract import latest_version_dir, served_versions
 
 
 @pytest.fixture
@@ -30,13 +22,6 @@ def saved_model(tmp_path):
     (source / "saved_model.pb").write_bytes(b"graph-1")
     (source / "variables" / "variables.index").write_bytes(b"index-1")
     return source
-
-
-def test_resolve_serving_root(tmp_path):
-    config = PipelineConfig()
-    assert resolve_serving_root(config, tmp_path) == tmp_path / "serving"
-    config.export.serving_root = "/srv/models"
-    assert str(resolve_serving_root(config, tmp_path)) == "/srv/models"
 
 
 def test_pushes_next_version_and_never_touches_existing_ones(tmp_path, saved_model, digests):

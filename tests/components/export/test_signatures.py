@@ -16,14 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.export.signatures import (
-    BYTES_SIGNATURE,
-    SERVING_DEFAULT,
-    ServingGeometry,
-    crop_window,
-    describe_signatures,
-    write_saved_model,
-)
+from components.export.signatures import crop_window, describe_signatures, write_saved_model
+from components.serving_contract import BYTES_SIGNATURE, SERVING_DEFAULT, ServingGeometry
 from keras_depth.augment import center_crop_pair
 from keras_depth.data.schema import encode_png
 

@@ -7,7 +7,6 @@ are 60 x 80 (resized and cropped to 48 x 64 by the ingest).
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,22 +71,11 @@ def small_config() -> Callable[..., PipelineConfig]:
 
 
 @pytest.fixture(scope="session")
-def make_context() -> Callable[..., StageContext]:
+def make_context(stage_context) -> Callable[..., StageContext]:
     """Builds a stage context writing into ``<root>/out`` (created), work directory ``<root>/work``."""
 
     def build(root: Path, config: PipelineConfig, tracking: bool = False) -> StageContext:
-        output_dir = root / "out"
-        output_dir.mkdir(parents=True)
-        return StageContext(
-            config=config,
-            output_dir=output_dir,
-            work_dir=root / "work",
-            inputs={},
-            run_root=root,
-            fingerprint="test",
-            tracking=tracking,
-            log=logging.getLogger("keras_depth.ingest"),
-        )
+        return stage_context(config, root / "out", tracking=tracking, logger="keras_depth.ingest")
 
     return build
 

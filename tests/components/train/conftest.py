@@ -1,25 +1,24 @@
 """Tiny train-stage set-up: a small ingest artifact written with the real schema, a small config, contexts.
 
-The networks are the real ones at a tiny size: 64x80 input (the coarse network needs at least 63x63),
-14x18 output (the fine1 map size, so no crop or pad), width multiplier 0.125, 16 fc units.
+The networks are the shared tiny model of ``tests/conftest.py`` (64x80 input, 14x18 output, 16 fc
+units) at twice its width (multiplier 0.125); shards and contexts come from its helpers too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from components.base import Artifact, StageContext
 from components.train.config import TrainConfig
 from keras_depth.config import DataConfig, ModelConfig
-from keras_depth.data.schema import DepthExample, encode_example
+from keras_depth.data.schema import DepthExample
 from pipeline.config import PipelineConfig
 
 STORAGE_HEIGHT, STORAGE_WIDTH = 72, 96
@@ -31,7 +30,7 @@ BATCH_SIZE = 4
 COARSE_SAMPLES = 24  # 6 steps of 4: epochs of 4 + 2 steps
 FINE_SAMPLES = 20  # 5 steps of 4: epochs of 4 + 1 steps
 STEPS_PER_EPOCH = 4
-GZIP = tf.io.TFRecordOptions(compression_type="GZIP")
+WIDTH_MULTIPLIER = 0.125
 
 
 def synthetic_example(rng: np.random.Generator, key: str) -> DepthExample:
@@ -48,27 +47,22 @@ def synthetic_example(rng: np.random.Generator, key: str) -> DepthExample:
     return DepthExample(image=np.clip(image, 0, 255).astype(np.uint8), depth=depth, key=key, source="test")
 
 
-def write_ingest_artifact(root: Path, sizes: dict[str, int] = SPLIT_SIZES) -> Path:
-    """Writes ``root/<split>/data-SSSSS-of-NNNNN.tfrecord.gz`` shards and ``root/stats.json``.
+def write_ingest_artifact(write_records, root: Path, sizes: dict[str, int] = SPLIT_SIZES) -> Path:
+    """Writes ``root/<split>/data-SSSSS-of-NNNNN.tfrecord.gz`` shards (``write_records``) and ``root/stats.json``.
 
     Returns:
         ``root``.
     """
     rng = np.random.default_rng(0)
     for split, size in sizes.items():
-        split_dir = root / split
-        split_dir.mkdir(parents=True)
-        for shard in range(SHARDS_PER_SPLIT):
-            path = split_dir / f"data-{shard:05d}-of-{SHARDS_PER_SPLIT:05d}.tfrecord.gz"
-            with tf.io.TFRecordWriter(str(path), options=GZIP) as writer:
-                for index in range(shard, size, SHARDS_PER_SPLIT):
-                    writer.write(encode_example(synthetic_example(rng, f"{split}/{index}")))
+        examples = [synthetic_example(rng, f"{split}/{index}") for index in range(size)]
+        write_records(root / split, examples, SHARDS_PER_SPLIT)
     (root / "stats.json").write_text(json.dumps({"counts": sizes}))
     return root
 
 
-def tiny_config(**train_overrides) -> PipelineConfig:
-    """A pipeline config that trains the tiny networks for a handful of steps (``train`` overridable)."""
+def tiny_config(model: ModelConfig, **train_overrides) -> PipelineConfig:
+    """A pipeline config that trains ``model`` for a handful of steps (``train`` overridable)."""
     train = dataclasses.replace(
         TrainConfig(
             strategy="default",
@@ -81,35 +75,31 @@ def tiny_config(**train_overrides) -> PipelineConfig:
     )
     return PipelineConfig(
         preset="test_tiny",
-        model=ModelConfig(
-            input_height=64,
-            input_width=80,
-            output_height=14,
-            output_width=18,
-            width_multiplier=0.125,
-            fc_units=16,
-        ),
+        model=model,
         data=DataConfig(batch_size=BATCH_SIZE, shuffle_buffer=16, num_parallel_reads=2, deterministic=True),
         train=train,
     )
 
 
 def make_context(
-    config: PipelineConfig, ingest_dir: Path, output_dir: Path, work_dir: Path, tracking: bool = False
+    stage_context,
+    config: PipelineConfig,
+    ingest_dir: Path,
+    output_dir: Path,
+    work_dir: Path,
+    tracking: bool = False,
 ) -> StageContext:
     """A stage context reading ``ingest_dir``, writing into ``output_dir`` and backing up into ``work_dir``."""
-    output_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     artifact = Artifact(stage="ingest", fingerprint=INGEST_FINGERPRINT, path=ingest_dir, metadata={})
-    return StageContext(
-        config=config,
-        output_dir=output_dir,
-        work_dir=work_dir,
+    return stage_context(
+        config,
+        output_dir,
         inputs={"ingest": artifact},
-        run_root=output_dir.parent,
+        work_dir=work_dir,
         fingerprint="train-test",
         tracking=tracking,
-        log=logging.getLogger("keras_depth.train.test"),
+        logger="keras_depth.train.test",
     )
 
 
@@ -135,22 +125,22 @@ class CrashAfter(keras.callbacks.Callback):
 
 
 @pytest.fixture(scope="session")
-def ingest_dir(tmp_path_factory) -> Path:
+def ingest_dir(tmp_path_factory, write_records) -> Path:
     """A small ingest artifact shared by the tests (read-only)."""
-    return write_ingest_artifact(tmp_path_factory.mktemp("ingest"))
+    return write_ingest_artifact(write_records, tmp_path_factory.mktemp("ingest"))
 
 
 # The helpers as fixtures: test modules cannot import this conftest (pytest's importlib mode).
 @pytest.fixture
-def tiny():
-    """:func:`tiny_config`."""
-    return tiny_config
+def tiny(tiny_model):
+    """:func:`tiny_config` of the shared tiny model at ``WIDTH_MULTIPLIER``."""
+    return functools.partial(tiny_config, dataclasses.replace(tiny_model, width_multiplier=WIDTH_MULTIPLIER))
 
 
 @pytest.fixture
-def context():
+def context(stage_context):
     """:func:`make_context`."""
-    return make_context
+    return functools.partial(make_context, stage_context)
 
 
 @pytest.fixture
@@ -160,6 +150,6 @@ def crash_after():
 
 
 @pytest.fixture
-def write_ingest():
+def write_ingest(write_records):
     """:func:`write_ingest_artifact`."""
-    return write_ingest_artifact
+    return functools.partial(write_ingest_artifact, write_records)
