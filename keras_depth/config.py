@@ -178,6 +178,9 @@ class SyntheticRoomsConfig:
         width: Render width in pixels.
         max_depth: Range of the simulated depth sensor in metres; farther pixels
             are stored as invalid (0), like a Kinect's out-of-range readings.
+        close_view_fraction: Fraction of the scenes that are close views: a cluttered table
+            just in front of the camera, which looks down at it (hand-held footage of kitchens
+            and desks, e.g. 7-Scenes); 0 renders the scenes of earlier versions.
     """
 
     num_scenes: int = 2000
@@ -185,11 +188,13 @@ class SyntheticRoomsConfig:
     height: int = 240
     width: int = 320
     max_depth: float = 10.0
+    close_view_fraction: float = 0.0
 
     def validate(self) -> None:
         """Raises ``ConfigValueError`` naming the first field outside its range."""
         check_at_least(self, 1, "num_scenes", "height", "width")
         check_positive(self, "max_depth")
+        check_fraction(self, "close_view_fraction")
 
 
 @dataclass

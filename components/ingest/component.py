@@ -165,7 +165,7 @@ def run(ctx: StageContext) -> dict:
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ctx.output_dir / DEAD_LETTER_FILE, kept_dead_letters)
         raise
-    check_split_sizes(stats, ctx.log)
+    check_split_sizes(stats, ctx.log, config.fed_splits())
     if stats["records_skipped"]:
         ctx.log.info(
             "ingest: records skipped on purpose (stats.json records_skipped): %s", stats["records_skipped"]

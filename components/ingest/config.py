@@ -170,6 +170,12 @@ class IngestConfig:
         """The sources this ingest reads, in order: those of ``sources``, else ``source``."""
         return [feed.source for feed in self.sources] or [self.source]
 
+    def fed_splits(self) -> tuple[str, ...]:
+        """The splits some source feeds, in ``SPLITS`` order (every split for ``source`` alone); an
+        ingest that feeds only ``test`` is evaluation-only (``evaluate.extra_datasets``)."""
+        fed = {split for feed in self.sources for split in feed.splits} if self.sources else set(SPLITS)
+        return tuple(split for split in SPLITS if split in fed)
+
     def split_fractions(self) -> dict[str, float]:
         """Fraction of hashed groups per split: ``train_fraction``, ``val_fraction``, the rest test."""
         rest = max(0.0, 1.0 - self.train_fraction - self.val_fraction)

@@ -1,94 +1,104 @@
-"""The ingest Beam graph: source keys -> load -> validate -> resize -> split -> TFRecord shards.
+"""The ingest Beam graph: chunks of keys -> records compressed by the workers -> committed TFRecord shards.
+
+Design: the workers do all the per-record work and write the compressed records themselves, so no
+image travels through the runner (no shuffle of image bytes), no worker imports TensorFlow (the
+examples are encoded by :mod:`keras_depth.data.tfrecord_format`), and the shards are the same
+bytes for any worker count or runner (:mod:`components.ingest.shards`).
 
 Steps (Beam labels):
 
-- ``CreateKeys`` -> ``Reshuffle`` (spreads the keys over the workers) -> ``Load``
-  (``DepthSource.load``) -> ``Route`` (records of a split their source does not feed are
-  skipped; ``components.ingest.sources``) -> ``Validate`` -> ``FitToStorageAndSplit`` ->
-  ``DropTestGroups`` (train/val records whose group holds a test record are skipped) ->
-  ``PartitionBySplit``;
-- per split: ``Encode_<split>`` (``keras_depth.data.schema.encode_example``) ->
-  ``Write_<split>``: ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz``; test records also carry the
+- ``PlanChunks`` (each shard's sorted keys cut into chunks:
+  :func:`components.ingest.shards.plan_chunks`) -> ``Reshuffle`` (spreads the chunks over the
+  workers) -> ``IngestChunk`` (:class:`IngestChunkFn`): per key, in key order,
+  :func:`components.ingest.convert.convert_key` (load -> route: records of a split their source
+  does not feed are skipped -> validate -> resize to the storage size and split -> encode ->
+  summarize for the statistics), then the record is framed and compressed into the chunk's segment
+  of its split, a file under ``<output>/beam-temp-ingest-<id>/``. Only keys, groups, statistics
+  summaries and the segments' descriptions leave a worker;
+- ``AsMembers`` (the test records' groups, a dict side input) -> ``DropTestGroups`` (train/val
+  records whose group holds a test record are skipped);
+- ``KeyKeptByShard`` + ``KeyFilesByShard`` + ``AllShards`` -> ``GroupByShard`` (one element per
+  split and shard) -> ``CommitShards`` (:func:`components.ingest.shards.commit_shard`):
+  ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz``, records sorted by key; test records also carry the
   source's depth at native resolution (``depth_native/*``), which evaluation scores;
-- records that fail ``Load`` or ``Validate`` leave on a dead-letter output ->
-  ``dead_letter.jsonl`` (one JSON object per line, sorted by key);
-- ``Summarize`` -> ``CombineStats`` (:class:`~components.ingest.stats.IngestStatsFn`)
-  plus the read and failed totals and the skipped records (by the source when listing, by
-  ``Route`` and ``DropTestGroups`` after reading) -> ``stats.json``;
+- records that fail to load, validate or encode leave on a dead-letter output; every record read
+  ends as one outcome (written, failed or skipped: ``AsWritten``, ``AsFailed``, ``AsSkipped`` and
+  ``AsDropped``) -> ``FlattenOutcomes`` -> ``Tally``
+  (:class:`~components.ingest.stats.IngestTallyFn`: statistics, dead letters, skips by reason)
+  -> ``Finish`` (:func:`finish_ingest`, once every shard is committed): ``stats.json`` (with the
+  files the source skipped when listing), ``dead_letter.jsonl`` (one JSON object per line, sorted
+  by key), the temporary folder deleted;
 - Beam counters ``ingest/records_read``, ``ingest/records_written_<split>``,
   ``ingest/records_failed``, ``ingest/records_skipped``;
-- progress: ``CountRead`` (fused with ``Load``: each key is counted as it goes to ``Load``) counts
-  the records read, and ``CountWritten_<split>``, ``CountFailed`` and ``CountSkippedRecords`` those
-  finished, into a folder the stage polls
-  (:mod:`components.ingest.progress`).
+- progress: ``IngestChunk`` counts the records read (as each key goes to load), and
+  ``CommitShards``, ``CountFailed``, ``CountSkippedRecords`` and ``CountDroppedRecords`` those
+  finished, into a folder the stage polls (:mod:`components.ingest.progress`).
 
-Everything shipped to workers (DoFns, the source, plain functions with their
-arguments) is a top-level, picklable object, so the graph runs on the
-DirectRunner's worker processes as well as on Flink, Spark or Dataflow.
+Everything shipped to workers (DoFns, the source, plain functions with their arguments) is a
+top-level, picklable object and every file goes through Beam's ``FileSystems``, so the graph runs on
+the DirectRunner's worker processes as well as on Flink, Spark or Dataflow (``--runner``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from components.failpoints import failpoint
 from components.ingest.config import IngestConfig
+from components.ingest.convert import convert_key
 from components.ingest.progress import FINISHED, READ, ProgressCounter
-from components.ingest.resize import fit_to_storage, stored_frame_box
-from components.ingest.sources import (
-    SKIPPED_TAG,
-    TEST_GROUP_TAG,
-    DropTestGroupsFn,
-    RouteFn,
-    as_member,
-    record_split,
+from components.ingest.shards import (
+    Chunk,
+    ChunkFile,
+    SegmentWriter,
+    commit_shard,
+    plan_chunks,
+    records_per_chunk,
+    segment_path,
+    shard_path,
 )
-from components.ingest.split import record_group
-from components.ingest.stats import IngestStatsFn, RecordSummary, finalize_stats, summarize
-from components.ingest.validate import validate_record
-from keras_depth.data.layout import SHARD_PREFIX, SHARD_SUFFIX, SPLITS, STATS_FILE, TEST
-from keras_depth.data.schema import DepthExample, encode_example
-from keras_depth.sources.base import DepthSource, RawRecord, RecordError
-from keras_depth.sources.composite import key_source_name
+from components.ingest.sources import SKIPPED_TAG, DropTestGroupsFn, as_member
+from components.ingest.stats import FAILED, SKIPPED, WRITTEN, IngestTally, IngestTallyFn, RecordSummary
+from keras_depth.data.layout import SPLITS, STATS_FILE
+from keras_depth.sources.base import DepthSource
 
 METRICS_NAMESPACE = "ingest"
 DEAD_LETTER_TAG = "dead_letter"
 DEAD_LETTER_FILE = "dead_letter.jsonl"
+CHUNK_FILE_TAG = "chunk_file"
+TEST_GROUP_TAG = "test_group"
+# Under the output folder; ``components.ingest.verify.remove_beam_temp_dirs`` removes any left behind.
+TEMP_DIR_PREFIX = "beam-temp-ingest-"
+# Inputs of GroupByShard: the kept records' keys, the segments, every shard (so empty ones are written).
+KEPT, FILES, SHARDS = "kept", "files", "shards"
 # Loggers of a DirectRunner worker process (``sdk_worker_main`` runs as ``__main__``) -> level.
 WORKER_LOG_LEVEL_OVERRIDES = {"__main__": "ERROR", "apache_beam.options.pipeline_options": "ERROR"}
 
 
-class StoredRecord(NamedTuple):
-    """A record at the storage size with its split.
+class WrittenRecord(NamedTuple):
+    """What leaves a worker for a record written into a segment (no image).
 
     Attributes:
-        split: ``train``, ``val`` or ``test``.
-        record: The resized record (image uint8 (H, W, 3), depth float32 metres (H, W)).
-        original_size: (height, width) in pixels before resizing.
-        native_depth: Test records only (else None): the source's depth before resizing, float32
-            metres (original_size), stored beside the resized one as the ground truth evaluation
-            scores. Train and val records stay at the storage size only.
+        key: The record's key.
+        split: Its split.
+        group: Its group as the split compares groups.
+        shard: Its shard index in the split.
+        summary: What the statistics need of it.
     """
 
+    key: str
     split: str
-    record: RawRecord
-    original_size: tuple[int, int]
-    native_depth: np.ndarray | None = None
-
-
-def dead_letter(key: str, source_path: str, reason: str) -> beam.pvalue.TaggedOutput:
-    """A dead-letter entry (``key``, ``source_path``, ``reason``) on the dead-letter output."""
-    return beam.pvalue.TaggedOutput(
-        DEAD_LETTER_TAG, {"key": key, "source_path": source_path, "reason": reason}
-    )
+    group: str
+    shard: int
+    summary: RecordSummary
 
 
 class CountFn(beam.DoFn):
@@ -116,97 +126,114 @@ class CountFn(beam.DoFn):
             self._progress.flush()
 
 
-class LoadFn(beam.DoFn):
-    """Loads the record of a key; any failure goes to the dead-letter output.
+class IngestChunkFn(beam.DoFn):
+    """Ingests a :class:`~components.ingest.shards.Chunk`: ``convert_key`` per key, in key order,
+    each record written into the chunk's segment of its split.
 
-    A :class:`RecordError` contributes its message as the reason; any other
-    exception (a bug in a source, an unexpected file) its type and message, so
-    one bad file never stops the ingest of the others.
+    Outputs: a :class:`WrittenRecord` per record written (main); the
+    :class:`~components.ingest.shards.ChunkFile` of each segment on ``CHUNK_FILE_TAG``; dead-letter
+    entries on ``DEAD_LETTER_TAG``; skip reasons on ``SKIPPED_TAG``; test groups on ``TEST_GROUP_TAG``.
+
+    Args:
+        source: Where records are loaded from.
+        config: Ingest settings.
+        temp_dir: Folder of the segments.
+        progress_path: File the records read are counted into, or None.
     """
 
-    def __init__(self, source: DepthSource):
+    def __init__(
+        self, source: DepthSource, config: IngestConfig, temp_dir: str, progress_path: str | None = None
+    ):
         self._source = source
+        self._config = config
+        self._temp_dir = temp_dir
+        self._progress_path = progress_path
 
-    def process(self, key: str):
-        try:
-            yield self._source.load(key)
-        except RecordError as error:
-            yield dead_letter(key, self._source.source_path(key), str(error))
-        except Exception as error:  # a failure of one record must not stop the others
-            yield dead_letter(key, self._source.source_path(key), f"{type(error).__name__}: {error}")
+    def setup(self):
+        self._read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "records_read")
+        self._progress = ProgressCounter(self._progress_path) if self._progress_path else None
 
+    def process(self, chunk: Chunk):
+        writers: dict[str, SegmentWriter] = {}
+        for key in chunk.keys:
+            self._read.inc()
+            if self._progress:
+                self._progress.add()
+            result = convert_key(key, self._source, self._config)
+            if result.test_group is not None:
+                yield beam.pvalue.TaggedOutput(TEST_GROUP_TAG, result.test_group)
+            if result.dead_letter is not None:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, result.dead_letter)
+            elif result.skipped is not None:
+                yield beam.pvalue.TaggedOutput(SKIPPED_TAG, result.skipped)
+            else:
+                converted = result.converted
+                split = converted.split
+                if split not in writers:
+                    path = segment_path(self._temp_dir, split, chunk.shard, chunk.index)
+                    writers[split] = SegmentWriter(split, chunk, path)
+                writers[split].add(key, converted.serialized)
+                yield WrittenRecord(key, split, converted.group, chunk.shard, converted.summary)
+        for split in sorted(writers):
+            yield beam.pvalue.TaggedOutput(CHUNK_FILE_TAG, writers[split].close())
 
-class ValidateFn(beam.DoFn):
-    """Passes storable records on; dead-letters the others with the failed check."""
-
-    def process(self, record: RawRecord):
-        try:
-            validate_record(record)
-        except RecordError as error:
-            yield dead_letter(record.key, record.source_path, str(error))
-        else:
-            yield record
-
-
-def to_stored(record: RawRecord, config: IngestConfig) -> StoredRecord:
-    """Resizes a validated record to the storage size and assigns its split (by group or official
-    split, among the splits its source feeds: ``components.ingest.sources.record_split``)."""
-    stored = StoredRecord(
-        split=record_split(record, config),
-        record=fit_to_storage(record, config.storage_height, config.storage_width),
-        original_size=tuple(record.depth.shape),
-    )
-    return keep_native_depth(stored, record.depth)
-
-
-def keep_native_depth(stored: StoredRecord, source_depth: np.ndarray) -> StoredRecord:
-    """A test record with the source's depth kept untouched; any other record unchanged."""
-    if stored.split != TEST:
-        return stored
-    return stored._replace(native_depth=np.asarray(source_depth, dtype=np.float32))
+    def finish_bundle(self):
+        if self._progress:
+            self._progress.flush()
 
 
-def native_frame_box(stored: StoredRecord) -> tuple[float, float, float, float] | None:
-    """Where the stored frame lies in ``stored.native_depth`` (see ``stored_frame_box``); None without it."""
-    if stored.native_depth is None:
-        return None
-    return stored_frame_box(*stored.original_size, *stored.record.depth.shape)
+class CommitShardFn(beam.DoFn):
+    """Writes one shard from its segments and the keys kept (:func:`~components.ingest.shards.commit_shard`).
+
+    ``process(((split, shard), {KEPT: keys, FILES: chunk files, SHARDS: ...}))`` yields the shard's
+    path, counting its records in ``ingest/records_written_<split>`` and in the progress file.
+
+    Args:
+        output_dir: The ingest output folder.
+        num_shards: Shards per split.
+        progress_path: File the records written are counted into, or None.
+    """
+
+    def __init__(self, output_dir: str, num_shards: int, progress_path: str | None = None):
+        self._output_dir = output_dir
+        self._num_shards = num_shards
+        self._progress_path = progress_path
+
+    def setup(self):
+        self._progress = ProgressCounter(self._progress_path) if self._progress_path else None
+
+    def process(self, element):
+        (split, shard), grouped = element
+        path = shard_path(self._output_dir, split, shard, self._num_shards)
+        written = commit_shard(path, list(grouped[FILES]), set(grouped[KEPT]))
+        beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"records_written_{split}").inc(written)
+        if self._progress:
+            self._progress.add(written)
+        yield path
+
+    def finish_bundle(self):
+        if self._progress:
+            self._progress.flush()
 
 
-def split_index(stored: StoredRecord, num_partitions: int) -> int:
-    """Partition function: the index of the record's split in ``SPLITS``."""
-    return SPLITS.index(stored.split)
+def kept_by_shard(record: WrittenRecord) -> tuple[tuple[str, int], str]:
+    """``((split, shard), key)`` of a record to write."""
+    return (record.split, record.shard), record.key
 
 
-def encode_stored(stored: StoredRecord, source_name: str) -> bytes:
-    """Serialized ``tf.train.Example`` of a stored record (``keras_depth.data.schema``), from ``source_name``."""
-    failpoint("ingest.encode")
-    record = stored.record
-    return encode_example(
-        DepthExample(
-            image=record.image,
-            depth=record.depth,
-            key=record.key,
-            source=source_name,
-            intrinsics=record.intrinsics,
-            group=record.group,
-            native_depth=stored.native_depth,
-            native_frame_box=native_frame_box(stored),
-        )
-    )
+def file_by_shard(chunk_file: ChunkFile) -> tuple[tuple[str, int], ChunkFile]:
+    """``((split, shard), chunk_file)`` of a segment."""
+    return (chunk_file.split, chunk_file.shard), chunk_file
 
 
-def encode_with_key_source(stored: StoredRecord) -> bytes:
-    """:func:`encode_stored` naming the source that the record's key starts with (``<source>/<id>``)."""
-    return encode_stored(stored, key_source_name(stored.record.key))
+def as_outcome(value, kind: str) -> tuple[str, object]:
+    """``(kind, value)``: a record's outcome for :class:`~components.ingest.stats.IngestTallyFn`."""
+    return kind, value
 
 
-def summarize_stored(stored: StoredRecord) -> RecordSummary:
-    """The statistics summary of a stored record."""
-    record = stored.record
-    return summarize(
-        stored.split, stored.original_size, record.depth, record.conversions, group=record_group(record)
-    )
+def written_outcome(record: WrittenRecord) -> tuple[str, RecordSummary]:
+    """``(WRITTEN, summary)`` of a record written."""
+    return WRITTEN, record.summary
 
 
 def dead_letter_lines(entries: list[dict]) -> str:
@@ -216,16 +243,35 @@ def dead_letter_lines(entries: list[dict]) -> str:
     )
 
 
-def stats_text(stats: dict) -> str:
-    """``stats.json`` content."""
-    return json.dumps(stats, indent=2) + "\n"
+def write_text(path: str, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` whole (a retry writes it again)."""
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as file:
+        file.write(text.encode("utf-8"))
 
 
-def write_single_file(texts: beam.PCollection, path: Path) -> beam.pvalue.PDone:
-    """Writes the one string in ``texts`` to exactly ``path`` (no shard suffix)."""
-    return texts | f"Write_{path.name}" >> beam.io.WriteToText(
-        str(path), shard_name_template="", num_shards=1, append_trailing_newlines=False
+def finish_ingest(
+    tally: IngestTally,
+    output_dir: str,
+    temp_dir: str,
+    records_skipped: dict[str, int],
+    committed: list[str],
+) -> None:
+    """The last step, once every shard is committed: writes ``stats.json`` and ``dead_letter.jsonl``
+    and deletes the segments' temporary folder.
+
+    Args:
+        tally: What became of every record read.
+        output_dir: The ingest output folder.
+        temp_dir: The segments' folder.
+        records_skipped: Files the source passed over when listing, by reason.
+        committed: The shard files written (a side input: makes this step wait for them).
+    """
+    write_text(
+        FileSystems.join(output_dir, STATS_FILE), json.dumps(tally.report(records_skipped), indent=2) + "\n"
     )
+    write_text(FileSystems.join(output_dir, DEAD_LETTER_FILE), dead_letter_lines(tally.dead_letters))
+    if FileSystems.exists(temp_dir):
+        FileSystems.delete([temp_dir])
 
 
 def pipeline_options(config: IngestConfig, extra_args: list[str]) -> PipelineOptions:
@@ -269,7 +315,7 @@ def build_pipeline(
         config: Ingest settings (storage size, split fractions, shards).
         output_dir: Receives ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz``,
             ``dead_letter.jsonl`` and ``stats.json``.
-        progress_dir: Folder that ``CountRead`` and the final counts count records into, or None
+        progress_dir: Folder that ``IngestChunk`` and the final counts count records into, or None
             (:func:`components.ingest.progress.watch_ingest_progress`).
     """
     read_path, finished_path = (
@@ -277,81 +323,63 @@ def build_pipeline(
         if progress_dir
         else (None, None)
     )
-    keys_read = (
+    output = str(output_dir)
+    temp_dir = FileSystems.join(output, f"{TEMP_DIR_PREFIX}{uuid.uuid4().hex}")
+    num_shards = config.shards_per_split
+    chunks = plan_chunks(keys, num_shards, records_per_chunk(len(keys)))
+    ingested = (
         pipeline
-        | "CreateKeys" >> beam.Create(keys)
+        | "PlanChunks" >> beam.Create(chunks, reshuffle=False)
         | "Reshuffle" >> beam.Reshuffle()
-        | "CountRead" >> beam.ParDo(CountFn("records_read", read_path))
-    )
-    loaded = keys_read | "Load" >> beam.ParDo(LoadFn(source)).with_outputs(DEAD_LETTER_TAG, main="records")
-    routed = loaded.records | "Route" >> beam.ParDo(RouteFn(config)).with_outputs(
-        SKIPPED_TAG, TEST_GROUP_TAG, main="records"
-    )
-    valid = routed.records | "Validate" >> beam.ParDo(ValidateFn()).with_outputs(
-        DEAD_LETTER_TAG, main="records"
-    )
-    test_groups = (
-        routed[TEST_GROUP_TAG] | "DistinctTestGroups" >> beam.Distinct() | "AsMembers" >> beam.Map(as_member)
-    )
-    kept = (
-        valid.records
-        | "FitToStorageAndSplit" >> beam.Map(to_stored, config)
-        | "DropTestGroups"
-        >> beam.ParDo(DropTestGroupsFn(), beam.pvalue.AsDict(test_groups)).with_outputs(
-            SKIPPED_TAG, main="records"
+        | "IngestChunk"
+        >> beam.ParDo(IngestChunkFn(source, config, temp_dir, read_path)).with_outputs(
+            CHUNK_FILE_TAG, DEAD_LETTER_TAG, SKIPPED_TAG, TEST_GROUP_TAG, main="records"
         )
     )
-    stored = kept.records
-    skipped = (
-        (routed[SKIPPED_TAG], kept[SKIPPED_TAG])
-        | "FlattenSkipped" >> beam.Flatten()
-        | "CountSkippedRecords" >> beam.ParDo(CountFn("records_skipped", finished_path))
-        | "CountSkipped" >> beam.combiners.Count.PerElement()
-        | "SkippedByReason" >> beam.combiners.ToDict()
-    )
+    test_groups = ingested[TEST_GROUP_TAG] | "AsMembers" >> beam.Map(as_member)  # repeats are harmless
+    kept = ingested.records | "DropTestGroups" >> beam.ParDo(
+        DropTestGroupsFn(), beam.pvalue.AsDict(test_groups)
+    ).with_outputs(SKIPPED_TAG, main="records")
 
-    partitions = stored | "PartitionBySplit" >> beam.Partition(split_index, len(SPLITS))
-    for index, split in enumerate(SPLITS):
-        (
-            partitions[index]
-            | f"Encode_{split}" >> beam.Map(encode_with_key_source)
-            | f"CountWritten_{split}" >> beam.ParDo(CountFn(f"records_written_{split}", finished_path))
-            | f"Write_{split}"
-            >> beam.io.WriteToTFRecord(
-                file_path_prefix=str(output_dir / split / SHARD_PREFIX),
-                file_name_suffix=SHARD_SUFFIX,
-                num_shards=config.shards_per_split,
-                compression_type=CompressionTypes.GZIP,
-                coder=beam.coders.BytesCoder(),
-            )
-        )
+    shards = [((split, shard), None) for split in SPLITS for shard in range(num_shards)]
+    committed = (
+        {
+            KEPT: kept.records | "KeyKeptByShard" >> beam.Map(kept_by_shard),
+            FILES: ingested[CHUNK_FILE_TAG] | "KeyFilesByShard" >> beam.Map(file_by_shard),
+            SHARDS: pipeline | "AllShards" >> beam.Create(shards, reshuffle=False),
+        }
+        | "GroupByShard" >> beam.CoGroupByKey()
+        | "CommitShards" >> beam.ParDo(CommitShardFn(output, num_shards, finished_path))
+    )
 
     failed = (
-        (loaded[DEAD_LETTER_TAG], valid[DEAD_LETTER_TAG])
-        | "FlattenDeadLetters" >> beam.Flatten()
+        ingested[DEAD_LETTER_TAG]
         | "CountFailed" >> beam.ParDo(CountFn("records_failed", finished_path))
+        | "AsFailed" >> beam.Map(as_outcome, FAILED)
     )
-    write_single_file(
-        failed
-        | "CollectDeadLetters" >> beam.combiners.ToList()
-        | "FormatDeadLetters" >> beam.Map(dead_letter_lines),
-        output_dir / DEAD_LETTER_FILE,
+    # Each branch counted where it is produced (no Flatten of its own: one stage fewer).
+    skipped = ingested[SKIPPED_TAG] | "CountSkippedRecords" >> beam.ParDo(
+        CountFn("records_skipped", finished_path)
     )
-
-    num_read = keys_read | "NumRead" >> beam.combiners.Count.Globally()
-    num_failed = failed | "NumFailed" >> beam.combiners.Count.Globally()
-    stats = (
-        stored
-        | "Summarize" >> beam.Map(summarize_stored)
-        | "CombineStats" >> beam.CombineGlobally(IngestStatsFn())
-        | "AddTotals"
-        >> beam.Map(
-            finalize_stats,
-            records_read=beam.pvalue.AsSingleton(num_read),
-            records_failed=beam.pvalue.AsSingleton(num_failed),
-            records_skipped=source.skipped_records(),
-            skipped_after_read=beam.pvalue.AsSingleton(skipped),
+    dropped = kept[SKIPPED_TAG] | "CountDroppedRecords" >> beam.ParDo(
+        CountFn("records_skipped", finished_path)
+    )
+    written = kept.records | "AsWritten" >> beam.Map(written_outcome)
+    (
+        (
+            written,
+            failed,
+            skipped | "AsSkipped" >> beam.Map(as_outcome, SKIPPED),
+            dropped | "AsDropped" >> beam.Map(as_outcome, SKIPPED),
         )
-        | "FormatStats" >> beam.Map(stats_text)
+        | "FlattenOutcomes" >> beam.Flatten()
+        | "Tally" >> beam.CombineGlobally(IngestTallyFn())
+        | "Finish"
+        >> beam.Map(
+            finish_ingest,
+            output,
+            temp_dir,
+            records_skipped=source.skipped_records(),
+            committed=beam.pvalue.AsList(committed),
+        )
     )
-    write_single_file(stats, output_dir / STATS_FILE)

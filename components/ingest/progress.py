@@ -6,12 +6,13 @@ of a progress folder (a :class:`ProgressCounter` per DoFn instance appends the c
 passed on, one integer per line, at most once per :data:`FLUSH_SECONDS` and at the end of each
 bundle), and a thread of the main process (:func:`watch_ingest_progress`) sums them every
 :data:`POLL_SECONDS` and logs throttled :class:`~components.progress.ProgressReporter` lines, in two
-steps, as the graph runs them (every record is read before the first one is encoded: the split
-waits for every test group):
+steps, as the graph runs them:
 
-- :data:`READ`: records read (counted as their key goes to ``Load``, which reads and decodes them);
-- :data:`FINISHED`: records that reached the end of the graph: encoded for a shard, dead-lettered
-  or skipped. The shards, ``stats.json`` and the stage's checks follow.
+- :data:`READ`: records read (counted as their key goes to load, in ``IngestChunk``, which also
+  converts and compresses them: most of an ingest's time);
+- :data:`FINISHED`: records that reached the end of the graph: written into their committed shard
+  (``CommitShards``, which needs every record read: train and val records wait for every test
+  group), dead-lettered or skipped. ``stats.json`` and the stage's checks follow.
 
 The folder is local, so this works in every DirectRunner mode (in memory, threads, processes);
 other runners' workers cannot reach it and get no folder (no progress lines; the stage's final line

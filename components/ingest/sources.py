@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import NamedTuple
 
 import apache_beam as beam
 
@@ -36,7 +37,6 @@ from keras_depth.sources.composite import CompositeSource, key_source_name
 from keras_depth.sources.registry import make_source
 
 SKIPPED_TAG = "skipped"
-TEST_GROUP_TAG = "test_group"
 # Checked in this order, so a key matching several patterns is held out rather than trained on.
 PATTERN_ORDER = (TEST, VAL, TRAIN)
 # NYU scene names: "<room>_<number>", a part letter for scenes recorded in parts ("bedroom_0001a"),
@@ -123,43 +123,49 @@ def as_member(group: str) -> tuple[str, bool]:
     return group, True
 
 
-class RouteFn(beam.DoFn):
-    """Passes on the records whose split their source feeds, their group normalised.
+class Routed(NamedTuple):
+    """Where :func:`route` sends a record.
 
-    Outputs: the records (main); on ``SKIPPED_TAG`` the reason of each record whose split
-    its source does not feed; on ``TEST_GROUP_TAG`` the group of each test record.
+    Attributes:
+        record: The record, its group normalised; None when it is skipped.
+        skipped: Why it is skipped (``<source>: <why>``); None when it is not.
+        test_group: Its group (:func:`split_group`) when its split is test, else None. Train and
+            val records of that group are dropped, even if this record fails a later check.
     """
 
-    def __init__(self, config: IngestConfig):
-        self._config = config
+    record: RawRecord | None
+    skipped: str | None = None
+    test_group: str | None = None
 
-    def process(self, record: RawRecord):
-        feed = source_feed(record.key, self._config)
-        split = record_split(record, self._config)
-        if split not in feed.splits:
-            fed = ", ".join(feed.splits)
-            yield beam.pvalue.TaggedOutput(
-                SKIPPED_TAG, f"{feed.source}: {split} split, not among its splits ({fed})"
-            )
-            return
-        if split == TEST:
-            yield beam.pvalue.TaggedOutput(TEST_GROUP_TAG, split_group(record))
-        yield replace(record, group=normalize_group(record.group)) if record.group else record
+
+def route(record: RawRecord, config: IngestConfig) -> Routed:
+    """Passes on a record whose split its source feeds, its group normalised; skips the others.
+
+    Raises:
+        ValueError: when the record's key names no ``ingest.sources`` entry.
+    """
+    feed = source_feed(record.key, config)
+    split = record_split(record, config)
+    if split not in feed.splits:
+        fed = ", ".join(feed.splits)
+        return Routed(None, skipped=f"{feed.source}: {split} split, not among its splits ({fed})")
+    routed = replace(record, group=normalize_group(record.group)) if record.group else record
+    return Routed(routed, test_group=split_group(record) if split == TEST else None)
 
 
 class DropTestGroupsFn(beam.DoFn):
     """Passes on test records and the train/val records whose group holds no test record.
 
-    ``process(stored, test_groups)``: ``stored`` is a ``StoredRecord``; ``test_groups`` a dict
-    side input keyed by the groups (:func:`split_group`) of the test records. A dropped record's
-    reason goes to ``SKIPPED_TAG``.
+    ``process(element, test_groups)``: ``element`` has a ``key``, a ``split`` and a ``group`` (its
+    :func:`split_group`); ``test_groups`` is a dict side input keyed by the groups of the test
+    records. A dropped record's reason goes to ``SKIPPED_TAG``.
     """
 
-    def process(self, stored, test_groups: dict[str, bool]):
-        if stored.split != TEST and split_group(stored.record) in test_groups:
-            source = key_source_name(stored.record.key)
+    def process(self, element, test_groups: dict[str, bool]):
+        if element.split != TEST and element.group in test_groups:
+            source = key_source_name(element.key)
             yield beam.pvalue.TaggedOutput(
-                SKIPPED_TAG, f"{source}: group holds a test record (would be {stored.split})"
+                SKIPPED_TAG, f"{source}: group holds a test record (would be {element.split})"
             )
         else:
-            yield stored
+            yield element

@@ -103,20 +103,31 @@ def split_for_record(
     return official
 
 
-def check_split_sizes(stats: dict, log: logging.Logger) -> None:
+def check_split_sizes(stats: dict, log: logging.Logger, fed_splits: tuple[str, ...] = SPLITS) -> None:
     """Fails when ``train`` is empty; warns when ``val`` or ``test`` is, or a group spans splits.
+
+    An evaluation-only ingest (its sources feed no ``train`` split: a dataset scored by
+    ``evaluate.extra_datasets``) fails when ``test`` is empty instead, and is not warned about the
+    splits it does not feed.
 
     Args:
         stats: ``stats.json`` content: ``counts`` (records per split), ``groups`` (groups per
             split) and ``groups_in_several_splits``.
         log: Receives the warnings.
+        fed_splits: The splits the ingest's sources feed (``IngestConfig.fed_splits``).
 
     Raises:
-        RuntimeError: when no record went to ``train``, with the counts and what decides the split.
+        RuntimeError: when no record went to ``train`` (``test`` for an evaluation-only ingest),
+            with the counts and what decides the split.
     """
     records, groups = stats["counts"], stats["groups"]
     counts = ", ".join(f"{split} {records[split]} records / {groups[split]} groups" for split in SPLITS)
-    if not records[TRAIN]:
+    if TRAIN not in fed_splits:
+        if not records[TEST]:
+            raise RuntimeError(
+                f"ingest wrote no test record ({counts}) for an ingest that feeds only {fed_splits}"
+            )
+    elif not records[TRAIN]:
         raise RuntimeError(
             f"ingest wrote no train record ({counts}); the split follows the source's official "
             "split when configured, else hashes each group with ingest.train_fraction: check both. "
@@ -124,7 +135,7 @@ def check_split_sizes(stats: dict, log: logging.Logger) -> None:
             "source groups by parent directory) needs finer groups, e.g. ingest.folder.group_pattern"
         )
     for split in (VAL, TEST):
-        if not records[split]:
+        if split in fed_splits and not records[split]:
             hint = " (set ingest.val_from_train to hold out groups of an official train split)"
             log.warning("ingest: the %s split is empty (%s)%s", split, counts, hint if split == VAL else "")
     if stats["groups_in_several_splits"]:

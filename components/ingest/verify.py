@@ -49,11 +49,11 @@ def count_split_records(output_dir: Path, num_shards: int) -> dict[str, int]:
 
 
 def remove_beam_temp_dirs(output_dir: Path) -> list[Path]:
-    """Deletes the ``beam-temp-*`` directories file sinks left next to their outputs; returns them.
+    """Deletes the ``beam-temp-*`` directories left next to the outputs; returns them.
 
-    Beam's file sinks stage shards in a temporary directory beside the output
-    and delete it when the write is finalized; this removes any a runner left
-    behind so the published artifact holds only the dataset.
+    The pipeline writes the records' compressed segments to ``beam-temp-ingest-<id>`` and deletes
+    it once every shard is committed (as Beam's file sinks do with theirs); this removes any a
+    failed attempt or a runner left behind so the published artifact holds only the dataset.
     """
     parents = (output_dir, *(output_dir / split for split in SPLITS))
     leftovers = sorted(path for parent in parents for path in parent.glob(f"{BEAM_TEMP_PREFIX}*"))

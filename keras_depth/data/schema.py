@@ -17,16 +17,31 @@ An example is a ``tf.train.Example`` with:
 - ``depth_native/frame_box``: optional float list (top, left, bottom, right), where the stored frame
   lies in the native depth map, in native pixel-edge coordinates (the native map spans
   [0, height] x [0, width]); the storage resize maps edges linearly onto edges.
+
+The encoder is pure Python (:mod:`keras_depth.data.tfrecord_format`, PNG by Pillow), so the ingest
+workers that run it never import TensorFlow; the parser (``FEATURE_SPEC``, :func:`parse_example`,
+:func:`decode_features`, :func:`decode_example`) imports TensorFlow when first used.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
+
+from keras_depth.data.tfrecord_format import (
+    bytes_feature,
+    float_feature,
+    int64_feature,
+    serialize_example,
+)
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_ENCODED = "image/encoded"
 IMAGE_HEIGHT = "image/height"
@@ -43,24 +58,37 @@ DEPTH_NATIVE_WIDTH = "depth_native/width"
 DEPTH_NATIVE_FRAME_BOX = "depth_native/frame_box"
 FRAME_BOX_SIZE = 4  # top, left, bottom, right
 
-FEATURE_SPEC = {
-    IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
-    IMAGE_HEIGHT: tf.io.FixedLenFeature([], tf.int64),
-    IMAGE_WIDTH: tf.io.FixedLenFeature([], tf.int64),
-    DEPTH_ENCODED: tf.io.FixedLenFeature([], tf.string),
-    EXAMPLE_KEY: tf.io.FixedLenFeature([], tf.string),
-    EXAMPLE_SOURCE: tf.io.FixedLenFeature([], tf.string),
-    CAMERA_INTRINSICS: tf.io.FixedLenFeature(
-        [NUM_INTRINSICS], tf.float32, default_value=[0.0] * NUM_INTRINSICS
-    ),
-    EXAMPLE_GROUP: tf.io.FixedLenFeature([], tf.string, default_value=b""),
-    DEPTH_NATIVE_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=b""),
-    DEPTH_NATIVE_HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-    DEPTH_NATIVE_WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-    DEPTH_NATIVE_FRAME_BOX: tf.io.FixedLenFeature(
-        [FRAME_BOX_SIZE], tf.float32, default_value=[0.0] * FRAME_BOX_SIZE
-    ),
-}
+
+@functools.cache
+def feature_spec() -> dict:
+    """The ``tf.io.parse_example`` spec of every feature (the optional ones with their defaults)."""
+    import tensorflow as tf  # here, not at the top: the encoder must not import TensorFlow
+
+    return {
+        IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_HEIGHT: tf.io.FixedLenFeature([], tf.int64),
+        IMAGE_WIDTH: tf.io.FixedLenFeature([], tf.int64),
+        DEPTH_ENCODED: tf.io.FixedLenFeature([], tf.string),
+        EXAMPLE_KEY: tf.io.FixedLenFeature([], tf.string),
+        EXAMPLE_SOURCE: tf.io.FixedLenFeature([], tf.string),
+        CAMERA_INTRINSICS: tf.io.FixedLenFeature(
+            [NUM_INTRINSICS], tf.float32, default_value=[0.0] * NUM_INTRINSICS
+        ),
+        EXAMPLE_GROUP: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+        DEPTH_NATIVE_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+        DEPTH_NATIVE_HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        DEPTH_NATIVE_WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        DEPTH_NATIVE_FRAME_BOX: tf.io.FixedLenFeature(
+            [FRAME_BOX_SIZE], tf.float32, default_value=[0.0] * FRAME_BOX_SIZE
+        ),
+    }
+
+
+def __getattr__(name: str):
+    """``FEATURE_SPEC``: :func:`feature_spec`, built on first use (importing TensorFlow then)."""
+    if name == "FEATURE_SPEC":
+        return feature_spec()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -90,14 +118,6 @@ class DepthExample:
     native_frame_box: tuple[float, float, float, float] | None = None
 
 
-def _bytes(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _int(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-
 def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of a uint8 RGB image of shape (H, W, 3)."""
     buffer = io.BytesIO()
@@ -107,7 +127,10 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def encode_example(example: DepthExample) -> bytes:
-    """Serializes a :class:`DepthExample` to ``tf.train.Example`` bytes.
+    """Serializes a :class:`DepthExample` to ``tf.train.Example`` bytes, without TensorFlow.
+
+    The bytes are those of TensorFlow's ``SerializeToString(deterministic=True)`` (features sorted
+    by name), so the same example always gives the same bytes.
 
     Raises:
         ValueError: naming the field when a shape or dtype is not as documented.
@@ -127,25 +150,23 @@ def encode_example(example: DepthExample) -> bytes:
         )
     height, width = depth.shape
     features = {
-        IMAGE_ENCODED: _bytes(encode_png(image)),
-        IMAGE_HEIGHT: _int(height),
-        IMAGE_WIDTH: _int(width),
-        DEPTH_ENCODED: _bytes(np.ascontiguousarray(depth, dtype="<f4").tobytes()),
-        EXAMPLE_KEY: _bytes(example.key.encode("utf-8")),
-        EXAMPLE_SOURCE: _bytes(example.source.encode("utf-8")),
+        IMAGE_ENCODED: bytes_feature([encode_png(image)]),
+        IMAGE_HEIGHT: int64_feature([height]),
+        IMAGE_WIDTH: int64_feature([width]),
+        DEPTH_ENCODED: bytes_feature([np.ascontiguousarray(depth, dtype="<f4").tobytes()]),
+        EXAMPLE_KEY: bytes_feature([example.key.encode("utf-8")]),
+        EXAMPLE_SOURCE: bytes_feature([example.source.encode("utf-8")]),
     }
     if example.group:
-        features[EXAMPLE_GROUP] = _bytes(example.group.encode("utf-8"))
+        features[EXAMPLE_GROUP] = bytes_feature([example.group.encode("utf-8")])
     features.update(_native_features(example))
     if example.intrinsics is not None:
-        features[CAMERA_INTRINSICS] = tf.train.Feature(
-            float_list=tf.train.FloatList(value=list(example.intrinsics))
-        )
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+        features[CAMERA_INTRINSICS] = float_feature(example.intrinsics)
+    return serialize_example(features)
 
 
-def _native_features(example: DepthExample) -> dict[str, tf.train.Feature]:
-    """The ``depth_native/*`` features of an example ({} without native depth).
+def _native_features(example: DepthExample) -> dict[str, bytes]:
+    """The serialized ``depth_native/*`` features of an example ({} without native depth).
 
     Raises:
         ValueError: naming the field when only one of ``native_depth`` and ``native_frame_box`` is
@@ -169,10 +190,10 @@ def _native_features(example: DepthExample) -> dict[str, tf.train.Feature]:
         )
     height, width = native.shape
     return {
-        DEPTH_NATIVE_ENCODED: _bytes(np.ascontiguousarray(native, dtype="<f4").tobytes()),
-        DEPTH_NATIVE_HEIGHT: _int(height),
-        DEPTH_NATIVE_WIDTH: _int(width),
-        DEPTH_NATIVE_FRAME_BOX: tf.train.Feature(float_list=tf.train.FloatList(value=list(box))),
+        DEPTH_NATIVE_ENCODED: bytes_feature([np.ascontiguousarray(native, dtype="<f4").tobytes()]),
+        DEPTH_NATIVE_HEIGHT: int64_feature([height]),
+        DEPTH_NATIVE_WIDTH: int64_feature([width]),
+        DEPTH_NATIVE_FRAME_BOX: float_feature(box),
     }
 
 
@@ -186,7 +207,9 @@ def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         (native H, native W, 1) ((0, 0, 1) when absent) and ``native_frame_box`` float32 (4,)
         (zeros when absent).
     """
-    return decode_features(tf.io.parse_single_example(serialized, FEATURE_SPEC))
+    import tensorflow as tf  # here, not at the top: the encoder must not import TensorFlow
+
+    return decode_features(tf.io.parse_single_example(serialized, feature_spec()))
 
 
 def decode_features(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -203,6 +226,8 @@ def decode_features(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     Returns:
         The dict of :func:`parse_example`.
     """
+    import tensorflow as tf  # here, not at the top: the encoder must not import TensorFlow
+
     height = tf.cast(features[IMAGE_HEIGHT], tf.int32)
     width = tf.cast(features[IMAGE_WIDTH], tf.int32)
     image = tf.io.decode_png(features[IMAGE_ENCODED], channels=3)
@@ -227,6 +252,8 @@ def decode_features(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 def decode_example(serialized: bytes) -> DepthExample:
     """Eager/numpy inverse of :func:`encode_example` (for tests and tools)."""
+    import tensorflow as tf  # here, not at the top: the encoder must not import TensorFlow
+
     parsed = parse_example(tf.constant(serialized))
     intrinsics = tuple(float(v) for v in parsed["intrinsics"].numpy())
     native_depth = parsed["native_depth"].numpy()[..., 0]

@@ -1,7 +1,8 @@
 """End-to-end tests of the ingest stage on synthetic scenes (real Beam DirectRunner).
 
 The 12-scene ingest runs once per module, in one in-process worker with MLflow
-tracking on; the determinism test reruns it with two worker processes.
+tracking on (``tests/components/ingest/test_worker_equality.py`` compares in-process, one
+and two worker processes).
 """
 
 from __future__ import annotations
@@ -140,22 +141,6 @@ def test_tracking_logs_metrics_and_artifacts(synthetic_run):
     assert metrics == {f"ingest/{name}": float(value) for name, value in counts.items()}
     artifacts = {artifact.path for artifact in client.list_artifacts(run_id, "ingest")}
     assert artifacts == {"ingest/stats.json", "ingest/contact_sheet.png"}
-
-
-def test_two_worker_processes_give_the_same_splits(synthetic_run, small_config, make_context, tmp_path):
-    context, counts, _, _, _ = synthetic_run
-    config = small_config(direct_num_workers=2, direct_running_mode="multi_processing")
-    parallel = make_context(tmp_path, config)
-    assert STAGE.run(parallel) == counts
-    for split in SPLITS:
-        one = {example.key for example in read_split(context.output_dir, split)}
-        two = {example.key for example in read_split(parallel.output_dir, split)}
-        assert one == two
-    stats_one = json.loads((context.output_dir / "stats.json").read_text())
-    stats_two = json.loads((parallel.output_dir / "stats.json").read_text())
-    assert stats_two.pop("valid_fraction_mean") == pytest.approx(stats_one.pop("valid_fraction_mean"))
-    assert stats_two == stats_one
-    assert not list(parallel.output_dir.rglob("beam-temp-*"))
 
 
 def test_parameters_leave_out_execution_fields(small_config):

@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 
 from components.ingest.config import IngestConfig, SourceFeedConfig
-from components.ingest.pipeline_beam import StoredRecord
+from components.ingest.pipeline_beam import WrittenRecord
 from components.ingest.sources import (
     SKIPPED_TAG,
-    TEST_GROUP_TAG,
     DropTestGroupsFn,
-    RouteFn,
+    Routed,
     make_ingest_source,
     normalize_group,
     record_split,
+    route,
 )
 from components.ingest.split import key_position, split_for_record
+from components.ingest.stats import summarize
 from keras_depth.config import FolderSourceConfig, SplitMapConfig, SyntheticRoomsConfig
 from keras_depth.config_checks import ConfigValueError
 from keras_depth.sources.base import RawRecord
@@ -125,28 +126,28 @@ def test_val_from_train_moves_official_train_groups_of_any_source():
 
 def test_route_skips_an_official_split_its_source_does_not_feed_and_reports_test_groups():
     config = feeding(SourceFeedConfig("folder", ["train", "val"]), SourceFeedConfig("nyu_labeled", ["test"]))
-    route = RouteFn(config)
-    main, tagged = outputs(route.process(record("nyu_labeled/0001", "kitchen_0028", "train")))
-    assert main == [] and tagged == {SKIPPED_TAG: ["nyu_labeled: train split, not among its splits (test)"]}
+    routed = route(record("nyu_labeled/0001", "kitchen_0028", "train"), config)
+    assert routed == Routed(None, skipped="nyu_labeled: train split, not among its splits (test)")
 
-    main, tagged = outputs(route.process(record("nyu_labeled/0002", "Kitchen_0028a", "test")))
-    assert [r.group for r in main] == ["kitchen_0028"] and tagged == {TEST_GROUP_TAG: ["kitchen_0028"]}
+    routed = route(record("nyu_labeled/0002", "Kitchen_0028a", "test"), config)
+    assert routed.record.group == "kitchen_0028" and routed.test_group == "kitchen_0028"
+    assert routed.skipped is None
 
-    main, tagged = outputs(route.process(record("folder/kitchen_0028b_out/rgb_1.jpg", "kitchen_0028b_out")))
-    assert [r.group for r in main] == ["kitchen_0028"] and tagged == {}
+    routed = route(record("folder/kitchen_0028b_out/rgb_1.jpg", "kitchen_0028b_out"), config)
+    assert routed.record.group == "kitchen_0028" and routed.test_group is routed.skipped is None
 
 
 def test_route_rejects_a_key_of_an_unlisted_source():
-    route = RouteFn(feeding(SourceFeedConfig("folder", ["train"])))
     with pytest.raises(ValueError, match="no ingest.sources entry for source 'diode'"):
-        list(route.process(record("diode/x", "g")))
+        route(record("diode/x", "g"), feeding(SourceFeedConfig("folder", ["train"])))
 
 
 def test_train_and_val_records_in_a_test_group_are_dropped_with_a_reason():
     drop = DropTestGroupsFn()
     test_groups = {"kitchen_0028": True}
+    summary = summarize("train", (2, 2), np.ones((2, 2), np.float32))
     stored = {
-        name: StoredRecord(split, record(f"{source}/{name}", group), (2, 2))
+        name: WrittenRecord(f"{source}/{name}", split, group, 0, summary)
         for name, split, source, group in [
             ("raw_train", "train", "folder", "kitchen_0028"),
             ("raw_val", "val", "folder", "kitchen_0028"),

@@ -1,20 +1,35 @@
-"""Tests of the dataset statistics (per-record summaries and their CombineFn)."""
+"""Tests of the dataset statistics and record totals (per-record summaries, outcomes and their CombineFn)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from components.ingest.stats import HISTOGRAM_BINS, IngestStatsFn, finalize_stats, summarize
+from components.ingest.stats import (
+    FAILED,
+    HISTOGRAM_BINS,
+    SKIPPED,
+    WRITTEN,
+    IngestTally,
+    IngestTallyFn,
+    dataset_stats,
+    finalize_stats,
+    summarize,
+)
+
+
+def tally(outcomes, num_accumulators: int = 2) -> IngestTally:
+    """Runs the CombineFn the way a runner does: partial accumulators, then a merge."""
+    fn = IngestTallyFn()
+    accumulators = [fn.create_accumulator() for _ in range(num_accumulators)]
+    for index, outcome in enumerate(outcomes):
+        fn.add_input(accumulators[index % num_accumulators], outcome)
+    return fn.extract_output(fn.merge_accumulators(accumulators))
 
 
 def combine(summaries, num_accumulators: int = 2) -> dict:
-    """Runs the CombineFn the way a runner does: partial accumulators, then a merge."""
-    fn = IngestStatsFn()
-    accumulators = [fn.create_accumulator() for _ in range(num_accumulators)]
-    for index, summary in enumerate(summaries):
-        fn.add_input(accumulators[index % num_accumulators], summary)
-    return fn.extract_output(fn.merge_accumulators(accumulators))
+    """The dataset statistics of records written with these summaries."""
+    return dataset_stats(tally([(WRITTEN, summary) for summary in summaries], num_accumulators).stats)
 
 
 def test_indoor_histogram_counts_splits_sizes_and_valid_fraction():
@@ -79,3 +94,25 @@ def test_records_skipped_after_reading_join_the_reasons_and_are_totalled():
     }
     assert stats["records_skipped_after_read"] == 4
     assert finalize_stats(combine(summaries), 1, 0)["records_skipped_after_read"] == 0
+
+
+def test_the_tally_counts_every_record_read_as_written_failed_or_skipped():
+    summary = summarize("train", (1, 2), np.array([[1.0, 2.0]], np.float32), group="kitchen_0028")
+    dead = {"key": "folder/b", "source_path": "b.png", "reason": "unreadable"}
+    outcomes = [(WRITTEN, summary), (FAILED, dead), (SKIPPED, "folder: why"), (SKIPPED, "folder: why")]
+    report = tally(outcomes, num_accumulators=3).report({"listed but unusable": 1})
+    assert (report["records_read"], report["records_written"], report["records_failed"]) == (4, 1, 1)
+    assert report["records_skipped"] == {"folder: why": 2, "listed but unusable": 1}
+    assert report["records_skipped_after_read"] == 2
+    with pytest.raises(ValueError, match="unknown ingest outcome 'lost'"):
+        IngestTally().add(("lost", None))
+
+
+def test_the_valid_fraction_mean_does_not_depend_on_the_order_of_the_sums():
+    fractions = np.random.default_rng(0).random(200)
+    summaries = [
+        summarize("train", (1, 10), np.where(np.arange(10) < 10 * f, 1.0 + f, 0.0)[None].astype(np.float32))
+        for f in fractions
+    ]
+    means = {combine(order, n)["valid_fraction_mean"] for n, order in ((1, summaries), (7, summaries[::-1]))}
+    assert len(means) == 1
