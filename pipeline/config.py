@@ -251,6 +251,54 @@ def validate_config(config: PipelineConfig, path: str | Path | None, overrides: 
     _validate(config, "", lambda keys: key_source(keys, path, overrides))
 
 
+def _read_preset(path: Path) -> dict:
+    """The top-level mapping of a YAML preset file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a mapping.
+    """
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return values
+
+
+def with_preset_section(config: PipelineConfig, path: str | Path, section: str) -> PipelineConfig:
+    """``config`` with one section taken from a preset file, on top of that section's defaults.
+
+    Only ``section`` of the file is read (e.g. the ``ingest`` section of a dataset's preset); the
+    result is checked as a loaded config is, the checks across sections against ``config``'s other
+    sections included.
+
+    Args:
+        config: A resolved config.
+        path: YAML preset with a ``section`` mapping.
+        section: A ``PipelineConfig`` section name, e.g. ``"ingest"``.
+
+    Returns:
+        A new config; ``config`` is not changed.
+
+    Raises:
+        ConfigError: the file is missing, not YAML or has no ``section`` mapping, or the section has
+            an unknown key or a bad value; the message names the file and the key.
+    """
+    path = Path(path)
+    values = _read_preset(path).get(section)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a '{section}' section (a mapping), got {values!r}")
+    default = type(getattr(config, section))()
+    merged = _build(
+        PipelineConfig, {section: values}, "", str(path), dataclasses.replace(config, **{section: default})
+    )
+    validate_config(merged, path, None)
+    return merged
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
     """Loads a preset file, applies ``--set`` overrides and checks the values.
 
@@ -266,14 +314,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             or is out of range; the message names the file or ``--set`` and the key.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    values = _read_preset(path)
     values.setdefault("preset", path.stem)
     config = _build(PipelineConfig, values, "", str(path))
     for text in overrides or []:

@@ -1,7 +1,8 @@
 """The evaluate stage: the paper's table on the test split, example figure, and the blessing decision.
 
-Inputs: the ingest artifact (``train/`` and ``test/`` shards) and the train artifact (``coarse.keras``,
-``fine.keras``). Outputs in the artifact directory:
+Inputs: the ingest artifact (``train/`` and ``test/`` shards), the train artifact (``coarse.keras``,
+``fine.keras``) and the ingest artifact of each ``evaluate.extra_datasets`` entry (``dataset:<name>``).
+Outputs in the artifact directory:
 
 - ``metrics.json``: pixel-pooled metrics of ``baseline``, ``coarse``, ``coarse_fine`` (and ``served``
   when compared), ``image_averaged`` (the same per predictor), ``si_log_per_image`` (predictor -> the
@@ -9,19 +10,21 @@ Inputs: the ingest artifact (``train/`` and ``test/`` shards) and the train arti
   were computed: crop, depth range, ground-truth sizes scored, pixels scored, images scored on their
   stored frame for lack of native depth), ``num_images``, ``baseline_depth`` (metres), ``geometry``
   (stored frame and network input sizes, read by the export stage), ``served_model`` (version and
-  path, when compared), ``examples`` and the blessing decision;
-- ``report.md``: the Markdown tables in the paper's layout (see :mod:`.report`);
+  path, when compared), ``examples``, the blessing decision and ``extra_datasets`` (name -> the same
+  metrics, protocol and counts on that dataset's test split, see :mod:`.extra_datasets`);
+- ``report.md``: the Markdown tables in the paper's layout (see :mod:`.report`), one column set per
+  dataset for the extra datasets;
 - ``predictions.png``: the best, median and worst test images by coarse+fine abs_rel;
 - ``BLESSED`` or ``NOT_BLESSED`` (see :mod:`.blessing`).
 
 The mean baseline is ``exp`` of the mean log depth of the TRAIN split's valid pixels (inside the
-evaluation depth range), as in the paper; scoring is described in :mod:`.scoring`.
+evaluation depth range), as in the paper (on an extra dataset: its own test frames'); scoring is
+described in :mod:`.scoring`. The blessing looks at the test split only.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,9 +35,26 @@ from components.base import StageContext
 from components.evaluate.batches import IMAGE, evaluation_batches, frame_size
 from components.evaluate.blessing import decide_blessing
 from components.evaluate.config import EvaluateConfig
-from components.evaluate.predictors import Predictor, constant_predictor, keras_predictor, served_predictor
+from components.evaluate.extra_datasets import DatasetScores, score_extra_dataset
+from components.evaluate.predictors import (
+    BASELINE,
+    COARSE,
+    COARSE_FINE,
+    SERVED,
+    Predictor,
+    constant_predictor,
+    keras_predictor,
+    served_predictor,
+)
 from components.evaluate.report import check_paper_table, metrics_table, render_report
-from components.evaluate.scoring import DEPTH, ScoringResult, gather_examples, pick_examples, score_predictors
+from components.evaluate.scoring import (
+    DEPTH,
+    ScoringResult,
+    gather_examples,
+    pick_examples,
+    score_predictors,
+    split_results,
+)
 from components.failpoints import failpoint
 from components.progress import ProgressReporter
 from components.serving_contract import (
@@ -45,7 +65,7 @@ from components.serving_contract import (
     resolve_serving_root,
     write_blessing,
 )
-from components.tracking import best_effort, headline_metrics
+from components.tracking import HEADLINE_METRICS, best_effort, headline_metrics
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, TRAIN, split_pattern
 from keras_depth.saving import load_depth_model
@@ -56,10 +76,6 @@ PREDICTIONS_FILE = "predictions.png"
 COARSE_FILE = "coarse.keras"
 FINE_FILE = "fine.keras"
 
-BASELINE = "baseline"
-COARSE = "coarse"
-COARSE_FINE = "coarse_fine"
-SERVED = "served"
 # Figure columns: predictor name -> column title.
 FIGURE_COLUMNS = {COARSE: "coarse", COARSE_FINE: "coarse+fine"}
 MLFLOW_PREFIX = "evaluate"
@@ -79,7 +95,8 @@ def run(ctx: StageContext) -> dict:
         ctx: Stage context; reads ``config.evaluate`` and (for the served comparison) ``config.export``.
 
     Returns:
-        Counts for ``metadata.json``: ``num_images`` and ``blessed``.
+        Counts for ``metadata.json``: ``num_images``, ``blessed`` and, with extra datasets,
+        ``extra_num_images`` (name -> images scored).
     """
     config, cfg = ctx.config, ctx.config.evaluate
     check_paper_table(cfg.paper_table)  # before the work, not after it
@@ -137,13 +154,20 @@ def run(ctx: StageContext) -> dict:
         scores.pixel.get(SERVED),
     )
     examples = pick_examples(scores.ranked)
+    extra = [
+        score_extra_dataset(
+            dataset,
+            ctx.inputs[dataset.input_name],
+            {name: predictors[name] for name in (COARSE, COARSE_FINE)},
+            cfg,
+            (input_height, input_width),
+            tuple(fine.output_shape[1:3]),
+            ctx.log,
+        )
+        for dataset in cfg.extra_datasets
+    ]
     results = {
-        **scores.pixel,
-        "image_averaged": scores.image,
-        "si_log_per_image": {name: values["si_log"] for name, values in scores.image.items()},
-        "protocol": _protocol(scores, cfg),
-        "num_images": scores.num_images,
-        "baseline_depth": math.exp(baseline_log_depth),
+        **split_results(scores, cfg.crop, cfg.min_depth, cfg.max_depth, baseline_log_depth),
         GEOMETRY_KEY: asdict(geometry),
         "examples": {rank: {"key": key, "abs_rel": abs_rel} for rank, (abs_rel, _, key) in examples.items()},
         "blessed": blessing.blessed,
@@ -151,6 +175,8 @@ def run(ctx: StageContext) -> dict:
     }
     if served_dir is not None:
         results["served_model"] = {"version": int(served_dir.name), "path": str(served_dir)}
+    if extra:
+        results["extra_datasets"] = {dataset.name: dataset.results for dataset in extra}
 
     out = ctx.output_dir
     (out / METRICS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
@@ -164,22 +190,20 @@ def run(ctx: StageContext) -> dict:
         scores.num_images,
         metrics_table(results, served=results.get(SERVED)),
     )
+    for dataset in extra:
+        ctx.log.info(
+            "%s (extra dataset, not part of the blessing), %d images, pixel-pooled:\n%s",
+            dataset.name,
+            dataset.scores.num_images,
+            metrics_table(dataset.results),
+        )
     ctx.log.info("%s", blessing.summary())
     if ctx.tracking:
-        _log_to_mlflow(out, scores, blessing.summary(), blessing.blessed)
-    return {"num_images": scores.num_images, "blessed": blessing.blessed}
-
-
-def _protocol(scores: ScoringResult, cfg: EvaluateConfig) -> dict:
-    """How the numbers were computed, for ``metrics.json`` and the report."""
-    return {
-        "crop": cfg.crop,
-        "min_depth": cfg.min_depth,
-        "max_depth": cfg.max_depth,
-        "ground_truth_sizes": scores.ground_truth_sizes,
-        "images_without_native_depth": scores.images_without_native,
-        "num_pixels": scores.num_pixels,
-    }
+        _log_to_mlflow(out, scores, extra, blessing.summary(), blessing.blessed)
+    counts = {"num_images": scores.num_images, "blessed": blessing.blessed}
+    if extra:
+        counts["extra_num_images"] = {dataset.name: dataset.scores.num_images for dataset in extra}
+    return counts
 
 
 def _save_examples_figure(
@@ -202,41 +226,50 @@ def _save_examples_figure(
     )
 
 
+def _split_metrics(prefix: str, scores: ScoringResult) -> dict[str, float]:
+    """One split's MLflow metrics: ``<prefix>/<predictor>/<metric>`` (pixel-pooled),
+    ``<prefix>/<predictor>/si_log_per_image`` (the paper's scale-invariant error),
+    ``<prefix>/image_averaged/<predictor>/<metric>``, ``<prefix>/num_images`` and ``<prefix>/num_pixels``."""
+    metrics = {
+        f"{prefix}/{name}/{key}": value
+        for name, values in scores.pixel.items()
+        for key, value in values.items()
+    }
+    metrics.update(
+        {f"{prefix}/{name}/si_log_per_image": values["si_log"] for name, values in scores.image.items()}
+    )
+    metrics.update(
+        {
+            f"{prefix}/image_averaged/{name}/{key}": value
+            for name, values in scores.image.items()
+            for key, value in values.items()
+        }
+    )
+    metrics[f"{prefix}/num_images"] = scores.num_images
+    metrics[f"{prefix}/num_pixels"] = scores.num_pixels
+    return metrics
+
+
 @best_effort
-def _log_to_mlflow(out: Path, scores: ScoringResult, blessing_summary: str, blessed: bool) -> None:
+def _log_to_mlflow(
+    out: Path, scores: ScoringResult, extra: list[DatasetScores], blessing_summary: str, blessed: bool
+) -> None:
     """Logs metrics, files and the decision to the active MLflow run.
 
     Metrics: the headline ``test_delta1``, ``test_abs_rel``, ``test_rmse`` and ``test_si_log``
-    (coarse+fine, pixel-pooled: ``components.tracking.headline_metrics``), logged first;
-    ``evaluate/<predictor>/<metric>`` (pixel-pooled), ``evaluate/<predictor>/si_log_per_image``
-    (the paper's scale-invariant error), ``evaluate/image_averaged/<predictor>/<metric>``,
-    ``evaluate/num_images``, ``evaluate/num_pixels`` and ``evaluate/blessed``.
+    (coarse+fine, pixel-pooled: ``components.tracking.headline_metrics``), logged first, and likewise
+    ``<dataset>_delta1``, ... for each extra dataset; the test split's metrics under ``evaluate/`` and
+    each extra dataset's under ``evaluate/<dataset>/`` (:func:`_split_metrics`); ``evaluate/blessed``.
     """
     import mlflow  # the runner has started the run; imported only when tracking is on
 
     metrics = headline_metrics(scores.pixel[COARSE_FINE])
-    metrics.update(
-        {
-            f"{MLFLOW_PREFIX}/{name}/{key}": value
-            for name, values in scores.pixel.items()
-            for key, value in values.items()
-        }
-    )
-    metrics.update(
-        {
-            f"{MLFLOW_PREFIX}/{name}/si_log_per_image": values["si_log"]
-            for name, values in scores.image.items()
-        }
-    )
-    metrics.update(
-        {
-            f"{MLFLOW_PREFIX}/image_averaged/{name}/{key}": value
-            for name, values in scores.image.items()
-            for key, value in values.items()
-        }
-    )
-    metrics[f"{MLFLOW_PREFIX}/num_images"] = scores.num_images
-    metrics[f"{MLFLOW_PREFIX}/num_pixels"] = scores.num_pixels
+    for dataset in extra:
+        network = dataset.scores.pixel[COARSE_FINE]
+        metrics.update({f"{dataset.name}_{name}": float(network[name]) for name in HEADLINE_METRICS})
+    metrics.update(_split_metrics(MLFLOW_PREFIX, scores))
+    for dataset in extra:
+        metrics.update(_split_metrics(f"{MLFLOW_PREFIX}/{dataset.name}", dataset.scores))
     metrics[f"{MLFLOW_PREFIX}/blessed"] = int(blessed)
     mlflow.log_metrics(metrics)
     mlflow.set_tag(f"{MLFLOW_PREFIX}/blessing", blessing_summary)

@@ -19,6 +19,12 @@ from components.serving_contract import DEPTH_OUTPUT, IMAGES_INPUT, LOG_DEPTH_OU
 # A predictor maps an evaluation batch (see ``evaluation_batches``) to log depth [B, h, w, 1].
 Predictor = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
+# Predictor names: the keys of their metrics in ``metrics.json`` and MLflow.
+BASELINE = "baseline"
+COARSE = "coarse"
+COARSE_FINE = "coarse_fine"
+SERVED = "served"
+
 
 def keras_predictor(model: keras.Model) -> Predictor:
     """A network fed the centre crop (``IMAGE``); returns its log depth [B, h, w, 1]."""

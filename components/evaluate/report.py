@@ -8,7 +8,9 @@ trained from scratch, which the report says beside the table.
 
 The table beside the paper uses the paper's definitions (``PAPER_DEFINITIONS``): the scale-invariant
 error per image, then averaged; the other metrics pixel-pooled. The report also gives every metric
-pixel-pooled and image-averaged, and says in a paragraph how the numbers were computed.
+pixel-pooled and image-averaged, and says in a paragraph how the numbers were computed. With
+``evaluate.extra_datasets`` a cross-dataset section follows: one column set (mean, coarse,
+coarse+fine) per dataset, the test split first (``CROSS_DATASET_NOTE``).
 """
 
 from __future__ import annotations
@@ -103,6 +105,15 @@ EDGE_NOTE = (
     "pooled over all discontinuities; scale-invariant, so it measures local structure, the fine network's "
     "job (keras_depth.metrics.edges)."
 )
+CROSS_DATASET_NOTE = (
+    "The same networks scored on further datasets (evaluate.extra_datasets), each on its test split "
+    "with the protocol above (network input crop, native ground truth, crop, depth range). Each "
+    "dataset's mean column predicts its own mean depth (exp of the mean log depth of its test frames): "
+    "the scene's scale, given to the constant, which a network trained on other data has to infer from "
+    "the image; SI log compares the structure alone. The blessing uses the test split only."
+)
+# The test split's column-set label in the cross-dataset tables.
+TEST_SPLIT_LABEL = "test"
 PRETRAINING_NOTE = (
     "The paper's coarse network starts from ImageNet-pretrained weights (coarse1-5); ours is trained "
     "from scratch (no weights can be downloaded), so its columns are not expected to match the paper's."
@@ -150,6 +161,26 @@ def metrics_table(
         paper = PAPER_TABLES[paper_table]
         headers += [f"paper {label}" for _, label in MODEL_COLUMNS]
         values += [paper[key] for key, _ in MODEL_COLUMNS]
+    return _table(headers, values)
+
+
+def dataset_columns_table(datasets: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """The metrics as a Markdown table with one column set (mean, coarse, coarse+fine) per dataset.
+
+    Args:
+        datasets: Dataset label -> metric dicts for ``baseline``, ``coarse`` and ``coarse_fine``, in
+            column order.
+
+    Returns:
+        Markdown lines joined by newlines (no trailing newline); headers ``<dataset> <column>``.
+    """
+    headers = [f"{dataset} {label}" for dataset in datasets for _, label in MODEL_COLUMNS]
+    values = [columns[key] for columns in datasets.values() for key, _ in MODEL_COLUMNS]
+    return _table(headers, values)
+
+
+def _table(headers: list[str], values: list[Mapping[str, float]]) -> str:
+    """One row per ``REPORT_METRICS`` entry, one column per header with its metric dict."""
     lines = [
         "| metric | " + " | ".join(headers) + " |",
         "|---|" + "---|" * len(headers),
@@ -201,17 +232,58 @@ def protocol_text(results: Mapping) -> str:
     return text
 
 
+def dataset_text(name: str, results: Mapping) -> str:
+    """One Markdown list item saying what was scored of an extra dataset and where it came from.
+
+    Args:
+        name: The dataset's name.
+        results: Its ``metrics.json`` entry (``extra_datasets.<name>``).
+    """
+    protocol, frame, ingest = results["protocol"], results["frame"], results["ingest"]
+    sizes = ", ".join(f"{size} for {count}" for size, count in protocol["ground_truth_sizes"].items())
+    text = (
+        f"- **{name}**: {results['num_images']} images, {protocol['num_pixels']} ground-truth pixels "
+        f"scored (native sizes: {sizes}), stored at {frame['height']}x{frame['width']}; the mean "
+        f"baseline predicts {results['baseline_depth']:.3f} m; ingest artifact `{ingest['path']}` "
+        f"(fingerprint {ingest['fingerprint']})."
+    )
+    if protocol["images_without_native_depth"]:
+        text += f" {protocol['images_without_native_depth']} images scored on their stored frame (no native depth)."
+    return text
+
+
+def cross_dataset_section(results: Mapping) -> list[str]:
+    """The report's lines about ``results["extra_datasets"]``: the test split's and each extra
+    dataset's column sets under the paper's definitions, and what was scored of each."""
+    splits = {TEST_SPLIT_LABEL: results, **results["extra_datasets"]}
+    return [
+        "## Cross-dataset: the same networks on further datasets",
+        "",
+        CROSS_DATASET_NOTE,
+        "",
+        "The paper's definitions (SI log per image, then averaged; the rest pixel-pooled; "
+        "`metrics.json` has every metric pixel-pooled and image-averaged per dataset):",
+        "",
+        dataset_columns_table({name: paper_protocol_columns(split) for name, split in splits.items()}),
+        "",
+        *(dataset_text(name, split) for name, split in results["extra_datasets"].items()),
+        "",
+    ]
+
+
 def render_report(results: Mapping, paper_table: str, blessing_summary: str) -> str:
     """The whole ``report.md``: the protocol, then three tables.
 
     1. our columns under the paper's definitions (``PAPER_DEFINITIONS``), beside the paper's;
     2. every metric pixel-pooled (``si_log`` over all pixels of the split at once);
-    3. every metric image-averaged (mean of per-image metrics).
+    3. every metric image-averaged (mean of per-image metrics);
+
+    then, with extra datasets, :func:`cross_dataset_section`.
 
     Args:
         results: The contents of ``metrics.json`` (``baseline``, ``coarse``, ``coarse_fine``,
             ``image_averaged``, ``si_log_per_image``, ``protocol``, ``geometry``, ``num_images``,
-            ``baseline_depth``, optionally ``served``).
+            ``baseline_depth``, optionally ``served`` and ``extra_datasets``).
         paper_table: ``""``, ``"nyu"`` or ``"kitti"``.
         blessing_summary: One line, the blessing decision and its reasons.
 
@@ -245,7 +317,8 @@ def render_report(results: Mapping, paper_table: str, blessing_summary: str) -> 
         "",
         EDGE_NOTE,
         "",
-        f"**Blessing:** {blessing_summary}",
-        "",
     ]
+    if results.get("extra_datasets"):
+        parts += cross_dataset_section(results)
+    parts += [f"**Blessing:** {blessing_summary}", ""]
     return "\n".join(parts)

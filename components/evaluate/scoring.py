@@ -24,6 +24,7 @@ Every predictor is scored on exactly the same pixels.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -169,6 +170,41 @@ def score_predictors(
         images_without_native=without_native,
         ranked=sorted(ranked),
     )
+
+
+def split_results(
+    scores: ScoringResult, crop: str, min_depth: float, max_depth: float, baseline_log_depth: float
+) -> dict:
+    """The ``metrics.json`` entries of one scored split.
+
+    Args:
+        scores: The split's :func:`score_predictors` result.
+        crop: Evaluation crop name.
+        min_depth: Smallest scored ground-truth depth (metres).
+        max_depth: Largest scored ground-truth depth (metres).
+        baseline_log_depth: The mean baseline's constant (natural log of metres).
+
+    Returns:
+        Pixel-pooled metrics by predictor name; ``image_averaged`` (the same per predictor);
+        ``si_log_per_image`` (predictor -> the paper's scale-invariant error: per image, then averaged);
+        ``protocol`` (crop, depth range, ground-truth sizes scored, images scored on their stored frame
+        for lack of native depth, pixels scored); ``num_images``; ``baseline_depth`` (metres).
+    """
+    return {
+        **scores.pixel,
+        "image_averaged": scores.image,
+        "si_log_per_image": {name: values["si_log"] for name, values in scores.image.items()},
+        "protocol": {
+            "crop": crop,
+            "min_depth": min_depth,
+            "max_depth": max_depth,
+            "ground_truth_sizes": scores.ground_truth_sizes,
+            "images_without_native_depth": scores.images_without_native,
+            "num_pixels": scores.num_pixels,
+        },
+        "num_images": scores.num_images,
+        "baseline_depth": math.exp(baseline_log_depth),
+    }
 
 
 def _rank_entries(

@@ -25,7 +25,14 @@ def scene_key(seed: int, index: int) -> str:
     return f"{SOURCE_NAME}/s{seed}/{index:06d}"
 
 
-def render_scene(seed: int, index: int, height: int, width: int, max_depth: float = MAX_DEPTH) -> RawRecord:
+def render_scene(
+    seed: int,
+    index: int,
+    height: int,
+    width: int,
+    max_depth: float = MAX_DEPTH,
+    close_view_fraction: float = 0.0,
+) -> RawRecord:
     """Renders one scene as a record.
 
     Args:
@@ -33,6 +40,8 @@ def render_scene(seed: int, index: int, height: int, width: int, max_depth: floa
         index: Scene index (>= 0).
         height: Image height in pixels; ``width`` likewise.
         max_depth: Sensor range in metres; farther pixels are invalid (0).
+        close_view_fraction: Probability of a close view of a table just in front of the camera
+            (``keras_depth.sources.synthetic.scene``).
 
     Returns:
         The record: uint8 RGB (height, width, 3), float32 z-depth in metres
@@ -40,7 +49,7 @@ def render_scene(seed: int, index: int, height: int, width: int, max_depth: floa
         NYU Kinect intrinsics scaled to the image size, and its key as its group
         (each scene is a room sampled on its own: no two scenes share a room).
     """
-    layers = render_seeded(seed, index, height, width, max_depth)
+    layers = render_seeded(seed, index, height, width, max_depth, close_view_fraction)
     key = scene_key(seed, index)
     return RawRecord(
         key=key,
@@ -96,5 +105,10 @@ class SyntheticRoomsSource(DepthSource):
                 f"{key!r} is not a key of synthetic_rooms with seed {self.cfg.seed} and {self.cfg.num_scenes} scenes"
             )
         return render_scene(
-            self.cfg.seed, int(match.group(2)), self.cfg.height, self.cfg.width, self.cfg.max_depth
+            self.cfg.seed,
+            int(match.group(2)),
+            self.cfg.height,
+            self.cfg.width,
+            self.cfg.max_depth,
+            self.cfg.close_view_fraction,
         )

@@ -160,7 +160,12 @@ def render_layers(
 
 
 def render_seeded(
-    seed: int, index: int, height: int, width: int, max_depth: float = MAX_DEPTH
+    seed: int,
+    index: int,
+    height: int,
+    width: int,
+    max_depth: float = MAX_DEPTH,
+    close_view_fraction: float = 0.0,
 ) -> RenderLayers:
     """Renders scene ``index`` of dataset ``seed``: a pure function of its arguments.
 
@@ -169,9 +174,10 @@ def render_seeded(
         index: Scene index within the dataset.
         height: Image height in pixels; ``width`` likewise.
         max_depth: Sensor range in metres.
+        close_view_fraction: Probability of a close view of a table (``scene.sample_scene``).
 
     Returns:
         The rendered layers.
     """
     rng = np.random.default_rng([seed, index])
-    return render_layers(sample_scene(rng), height, width, rng, max_depth)
+    return render_layers(sample_scene(rng, close_view_fraction), height, width, rng, max_depth)

@@ -3,11 +3,15 @@
 Everything here is drawn from one ``numpy.random.Generator``, so a scene is a pure
 function of the generator's seed. Sizes follow real living rooms, bedrooms and
 offices as seen by a hand-held Kinect in NYU Depth v2: the camera is held at chest
-to head height near one wall and looks into the room.
+to head height near one wall and looks into the room. A fraction of the scenes
+(``close_view_fraction``, 0 by default) are close views instead, as hand-held footage of
+kitchens and desks has them (Microsoft 7-Scenes): a table stands just in front of the camera,
+cluttered with small objects, and the camera looks down at it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -74,6 +78,11 @@ LIGHT_BLUE_RANGE = (0.65, 1.0)
 LIGHT_POWER_RANGE = (4.0, 8.0)  # irradiance units at 1 m
 LIGHT_CEILING_DROP_RANGE = (0.2, 0.6)  # metres from the ceiling down to a light
 AMBIENT_RANGE = (0.12, 0.35)  # irradiance units
+CLOSE_VIEW_RECTANGULAR_PROBABILITY = 0.6  # else a round table
+CLOSE_VIEW_GAP_RANGE = (0.25, 0.6)  # metres from the camera to the table's near edge
+CLOSE_VIEW_HALF_ANGLE = 0.15  # radians either side of the camera heading
+CLOSE_VIEW_AIM_RANGE = (-0.1, 0.3)  # radians above the line of sight to the table's centre
+CLOSE_VIEW_OBJECTS_RANGE = (1, 4)  # small objects on the table (inclusive)
 
 
 @dataclass(frozen=True)
@@ -240,14 +249,24 @@ class _SceneBuilder:
         self.materials.append(material)
         return len(self.materials) - 1
 
-    def add_piece(self, piece: furniture.Piece, x: float, z: float, yaw: float) -> None:
-        """Adds a piece at ``(x, z)`` and, sometimes, a small object on its flat top."""
+    def add_piece(
+        self, piece: furniture.Piece, x: float, z: float, yaw: float, objects: int | None = None
+    ) -> None:
+        """Adds a piece at ``(x, z)`` and ``objects`` small objects on its flat top (None: one with
+        probability ``SMALL_OBJECT_PROBABILITY``)."""
         offset, first = len(self.materials), len(self.shapes)
         self.materials.extend(piece.materials)
         self.shapes.extend(furniture.place(piece, x, z, yaw, offset))
         self.groups.append((first, len(self.shapes)))
-        if piece.top_height is None or self.rng.random() >= SMALL_OBJECT_PROBABILITY:
+        if piece.top_height is None:
             return
+        if objects is None:
+            objects = int(self.rng.random() < SMALL_OBJECT_PROBABILITY)
+        for _ in range(objects):
+            self.add_small_object(piece, x, z, yaw)
+
+    def add_small_object(self, piece: furniture.Piece, x: float, z: float, yaw: float) -> None:
+        """Stands a small object at a random place on the flat top of ``piece`` (placed at ``(x, z)``)."""
         item = furniture.small_object(self.rng, piece.top_height)
         # Keep the item inside the top (conservatively: inside the square inscribed in a round top).
         free_x = max(0.0, piece.half_width / math.sqrt(2) - item.half_width)
@@ -255,7 +274,30 @@ class _SceneBuilder:
         lx, lz = self.rng.uniform(-free_x, free_x), self.rng.uniform(-free_z, free_z)
         c, s = math.cos(yaw), math.sin(yaw)
         item_yaw = yaw + self.rng.uniform(-0.5, 0.5)
-        self.add_piece(item, x + c * lx + s * lz, z - s * lx + c * lz, item_yaw)
+        self.add_piece(item, x + c * lx + s * lz, z - s * lx + c * lz, item_yaw, objects=0)
+
+    def place_close_view(self, piece: furniture.Piece) -> Camera:
+        """Stands ``piece`` (a table) just in front of the camera, cluttered with small objects, and
+        aims the camera down at it (dropped after ``PLACEMENT_TRIES`` misses).
+
+        Returns:
+            The camera, re-aimed when the table was placed.
+        """
+        cx, cy, cz = self.camera.position
+        for _ in range(PLACEMENT_TRIES):
+            distance = piece.half_depth + self.rng.uniform(*CLOSE_VIEW_GAP_RANGE)
+            heading = self.camera.yaw + self.rng.uniform(-CLOSE_VIEW_HALF_ANGLE, CLOSE_VIEW_HALF_ANGLE)
+            x, z = cx + distance * math.sin(heading), cz + distance * math.cos(heading)
+            inside_room = _Layout(self.room)  # the camera's keep-out square does not apply to this table
+            if not inside_room.try_take(x, z, *_footprint(piece, heading)):
+                continue
+            self.layout.taken += inside_room.taken
+            objects = int(self.rng.integers(CLOSE_VIEW_OBJECTS_RANGE[0], CLOSE_VIEW_OBJECTS_RANGE[1] + 1))
+            self.add_piece(piece, x, z, heading, objects=objects)
+            aim = -math.atan2(cy - piece.top_height, distance) + self.rng.uniform(*CLOSE_VIEW_AIM_RANGE)
+            self.camera = dataclasses.replace(self.camera, pitch=min(aim, 0.0))
+            break
+        return self.camera
 
     def place_against_wall(self, piece: furniture.Piece) -> None:
         """Backs ``piece`` onto a wall where it fits (dropped after ``PLACEMENT_TRIES`` misses)."""
@@ -337,11 +379,13 @@ def _sample_lights(rng: np.random.Generator, room: Room) -> tuple[Light, ...]:
     return tuple(lights)
 
 
-def sample_scene(rng: np.random.Generator) -> Scene:
+def sample_scene(rng: np.random.Generator, close_view_fraction: float = 0.0) -> Scene:
     """Draws one random furnished room and a camera inside it.
 
     Args:
         rng: The scene's random generator (consumed).
+        close_view_fraction: Probability of a close view (the module docstring); with 0 nothing is
+            drawn for it, so the scenes are those of earlier versions.
 
     Returns:
         The scene.
@@ -353,6 +397,11 @@ def sample_scene(rng: np.random.Generator) -> Scene:
     )
     camera, back_wall = _sample_camera(rng, room)
     builder = _SceneBuilder(rng, room, camera, back_wall)
+    if close_view_fraction > 0 and rng.random() < close_view_fraction:
+        template = (
+            furniture.table if rng.random() < CLOSE_VIEW_RECTANGULAR_PROBABILITY else furniture.round_table
+        )
+        camera = builder.place_close_view(template(rng))
     floor = builder.add_material(materials.floor_material(rng))
     ceiling = builder.add_material(materials.ceiling_material(rng))
     wall = builder.add_material(materials.wall_material(rng))

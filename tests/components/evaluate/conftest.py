@@ -7,8 +7,9 @@ Ground truth is constant per split -- 1 m on ``train`` and ``initial_depth`` = 2
 on ``test`` -- with an invalid (0) block in the top-left corner. An untrained network predicts about
 ``initial_depth`` everywhere (its output layers start at that bias with 1e-3 kernels), so it beats the
 mean baseline (exp of the train split's mean log depth, 1 m) by construction while still being
-slightly imperfect. The model, networks, shard writer and contexts are the shared ones of
-``tests/conftest.py``.
+slightly imperfect. ``far_ingest_artifact`` is an evaluation-only dataset (a test split alone) at
+``far_depth`` = 5 m, where the untrained networks are off by half and the dataset's own mean baseline
+is exact. The model, networks, shard writer and contexts are the shared ones of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class TinySplits:
         num_train: Train examples.
         num_test: Test examples.
         native_scale: Native ground truth of the test records is this many times the stored size.
+        far_depth: Ground truth of every valid pixel of ``far_ingest_artifact`` (metres).
+        num_far: Its test examples.
     """
 
     frame_height: int = 72
@@ -49,6 +52,8 @@ class TinySplits:
     num_train: int = 3
     num_test: int = 5
     native_scale: int = 2
+    far_depth: float = 5.0
+    num_far: int = 3
 
 
 TINY = TinySplits()
@@ -102,6 +107,16 @@ def legacy_ingest_artifact(tmp_path_factory, write_records) -> Artifact:
 
 
 @pytest.fixture(scope="session")
+def far_ingest_artifact(tmp_path_factory, write_records) -> Artifact:
+    """An evaluation-only ingest artifact (test split alone, native ground truth) at ``far_depth``."""
+    root = tmp_path_factory.mktemp("far_ingest")
+    write_split(
+        write_records, root / "test", TINY.num_far, TINY.far_depth, seed=3, native_scale=TINY.native_scale
+    )
+    return Artifact("extra_ingest", "farfp", root, {"counts": {"test": TINY.num_far}})
+
+
+@pytest.fixture(scope="session")
 def train_artifact(tmp_path_factory, build_networks) -> Artifact:
     root = tmp_path_factory.mktemp("train")
     coarse, fine = build_networks()
@@ -111,12 +126,29 @@ def train_artifact(tmp_path_factory, build_networks) -> Artifact:
 
 
 @pytest.fixture
+def mlflow_run(tmp_path):
+    """An active MLflow run in a throw-away SQLite store (what the runner provides when tracking)."""
+    import mlflow
+
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("test", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        yield run.info.run_id
+    mlflow.set_tracking_uri(previous_uri)
+
+
+@pytest.fixture
 def make_context(tmp_path, ingest_artifact, train_artifact, stage_context):
     """Builds an evaluate ``StageContext`` writing into a fresh directory, with evaluate overrides
-    (``ingest``: another ingest artifact than ``ingest_artifact``)."""
+    (``ingest``: another ingest artifact than ``ingest_artifact``; ``extra_inputs``: the artifacts of
+    ``evaluate.extra_datasets`` by input name)."""
 
     def make(
-        serving_root: Path | None = None, ingest: Artifact = ingest_artifact, **evaluate_overrides
+        serving_root: Path | None = None,
+        ingest: Artifact = ingest_artifact,
+        extra_inputs: dict[str, Artifact] | None = None,
+        **evaluate_overrides,
     ) -> StageContext:
         config = PipelineConfig()
         config.evaluate = dataclasses.replace(
@@ -128,7 +160,7 @@ def make_context(tmp_path, ingest_artifact, train_artifact, stage_context):
         return stage_context(
             config,
             Path(tempfile.mkdtemp(prefix="evaluate_out-", dir=tmp_path)),
-            inputs={"ingest": ingest, "train": train_artifact},
+            inputs={"ingest": ingest, "train": train_artifact, **(extra_inputs or {})},
             run_root=tmp_path,
             fingerprint="evalfp",
             logger="test.evaluate",

@@ -6,24 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 import components.evaluate
 import components.export
 from components.base import Artifact
-
-
-@pytest.fixture
-def mlflow_run(tmp_path):
-    """An active MLflow run in a throw-away SQLite store (what the runner provides when tracking)."""
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = mlflow.create_experiment("test", artifact_location=(tmp_path / "mlartifacts").as_uri())
-    with mlflow.start_run(experiment_id=experiment) as run:
-        yield run.info.run_id
-    mlflow.set_tracking_uri(previous_uri)
 
 
 def _export_context(evaluate_ctx, train_artifact):

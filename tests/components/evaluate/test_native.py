@@ -16,7 +16,7 @@ from components.evaluate.batches import NATIVE_DEPTH, evaluation_batches, ground
 from components.evaluate.native import Window, input_window, window_ground_truth
 from components.evaluate.scoring import score_predictors
 from components.ingest.config import IngestConfig
-from components.ingest.pipeline_beam import encode_stored, to_stored
+from components.ingest.convert import encode_stored, to_stored
 from components.ingest.resize import stored_frame_box
 from keras_depth.data.schema import decode_example
 from keras_depth.sources.base import RawRecord
