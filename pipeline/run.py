@@ -8,6 +8,11 @@ rerun with nothing changed skips the stage (``--force`` reruns it). A stage
 writes into a temporary directory renamed into place when it completes.
 ``--stage X`` alone uses the newest completed upstream artifacts.
 
+``--sweep section.key=v1,v2,...`` (repeatable: the product of the flags) runs one pipeline per
+value, each through ``--stage`` (e.g. ``--stage evaluate``: ingest, train, evaluate; stages the swept
+keys do not change are reused), as child MLflow runs of one parent run; the comparison table and plot
+land in ``<output-dir>/sweeps/<time>/`` and in the parent run (``pipeline.sweep``).
+
 Every config value is checked before any stage runs (exit status 2 and a
 one-line message naming the key and its file or --set). MLflow tracking is
 best-effort: an unreachable tracking server falls back to the local store
@@ -30,12 +35,21 @@ import sys
 from pathlib import Path
 
 from components.progress import DEFAULT_PROGRESS_SECONDS, PROGRESS_SECONDS_ENV
-from pipeline.config import ConfigError, config_to_dict, load_config
+from pipeline.config import ConfigError, PipelineConfig, config_to_dict, load_config
 from pipeline.console import LOG_FORMATS, configure_logging, route_library_logs
 from pipeline.preflight import check_before_run
 from pipeline.runner import PipelineError, expand_stages, run_stages
 from pipeline.stages import STAGE_ORDER
 from pipeline.stderr_filter import StderrFilter, quiet_native_logs
+from pipeline.sweep import (
+    Sweep,
+    SweepFailed,
+    check_sweep,
+    format_sweep_summary,
+    plan_sweep,
+    run_sweep,
+    stages_through,
+)
 from pipeline.tracking import TrackingUnavailable
 
 DEFAULT_OUTPUT_DIR = "runs"
@@ -64,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--stage",
         choices=[*STAGE_ORDER, "all"],
         default="all",
-        help="stage to run; 'all' runs every stage in order (default: all)",
+        help="stage to run; 'all' runs every stage in order (default: all). With --sweep, each variant "
+        "runs every stage up to this one: 'evaluate' compares the variants without pushing any, 'all' "
+        "exports each blessed variant in turn (the last one is served)",
     )
     parser.add_argument(
         "--config",
@@ -81,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one config value (YAML syntax), repeatable, e.g. --set loss.lam=1.0 "
         "--set train.devices='[/gpu:0,/gpu:1]'",
+    )
+    parser.add_argument(
+        "--sweep",
+        dest="sweeps",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2,...",
+        help="run the pipeline once per value (YAML, as --set; applied after --set) as child MLflow runs "
+        "of one parent run, with a comparison table and plot; repeatable: the product of the flags, "
+        "e.g. --sweep loss.lam=0,0.5,1 --stage evaluate. Stages the swept keys do not change run once; "
+        "--force reruns every stage of every variant",
     )
     parser.add_argument(
         "--output-dir",
@@ -152,17 +179,19 @@ def report_error(message: str, log_format: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Loads the config and runs the stages of the parsed command line; returns the exit status."""
+    """Loads the config and runs the stages (or the sweep) of the parsed command line; returns the
+    exit status."""
     try:
         config = load_config(args.config, args.overrides)
+        sweep = plan_sweep(config, args.config, args.overrides, args.sweeps) if args.sweeps else None
     except ConfigError as err:
         report_error(f"config error: {err}", args.log_format)
         return 2
     if args.print_config:
-        import yaml
-
-        print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+        print(config_yaml(config, sweep), end="")
         return 0
+    if sweep is not None:
+        return run_sweep_command(args, sweep)
     stages = expand_stages(args.stage)
     try:
         check_before_run(config, stages, args.output_dir, args.config, args.overrides)
@@ -176,6 +205,38 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.summary import format_summary
 
     print(format_summary(config, artifacts, args.output_dir.resolve()))
+    return 0
+
+
+def config_yaml(config: PipelineConfig, sweep: Sweep | None) -> str:
+    """The resolved config as YAML (``--print-config``); with a sweep, one document per variant."""
+    import yaml
+
+    if sweep is None:
+        return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    return "".join(
+        f"--- # {variant.name}\n{yaml.safe_dump(config_to_dict(variant.config), sort_keys=False)}"
+        for variant in sweep.variants
+    )
+
+
+def run_sweep_command(args: argparse.Namespace, sweep: Sweep) -> int:
+    """Runs the planned sweep of the parsed command line; returns the exit status (1: a variant failed)."""
+    stages = stages_through(args.stage)
+    try:
+        check_sweep(sweep, stages, args.output_dir)
+        report = run_sweep(sweep, stages, args.output_dir, args.force, args.beam_args)
+    except ConfigError as err:
+        report_error(f"config error: {err}", args.log_format)
+        return 2
+    except SweepFailed as err:
+        print(format_sweep_summary(err.report, args.output_dir.resolve()))
+        report_error(f"error: {err}", args.log_format)
+        return 1
+    except (PipelineError, TrackingUnavailable) as err:
+        report_error(f"error: {err}", args.log_format)
+        return 1
+    print(format_sweep_summary(report, args.output_dir.resolve()))
     return 0
 
 

@@ -1,5 +1,8 @@
 """One MLflow run per pipeline execution; stages log into it with stage-prefixed keys.
 
+A sweep's variants are child runs of its parent run (``pipeline.sweep_tracking``): the same runs,
+started under ``mlflow.parentRunId`` with the swept values as params and tags.
+
 The experiment gets the tags of :mod:`pipeline.mlflow_ui` (model-training kind, a saved runs-table view
 of the headline metrics), and the links to the run's page and that view are logged when the run starts.
 
@@ -12,6 +15,7 @@ seconds) instead of its default of minutes of retries.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -20,8 +24,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components import tracking
 from pipeline import mlflow_ui
@@ -29,11 +34,16 @@ from pipeline.config import PipelineConfig, config_to_dict, flatten
 from pipeline.open_runs import STATUS_KILLED, forget_open_run, orphaned_runs, record_open_run
 from pipeline.version import package_version
 
+if TYPE_CHECKING:
+    from pipeline.sweep_tracking import SweepChild
+
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlartifacts"
 MAX_PARAM_LENGTH = 6000
 RESOLVED_CONFIG_ARTIFACT = "config.yaml"
 STATUS_RUNNING = "RUNNING"
+STATUS_FINISHED = "FINISHED"
+STATUS_FAILED = "FAILED"
 # Seconds the start-up probe of an HTTP tracking server waits for an answer.
 PROBE_TIMEOUT_S = 3
 # MLflow's HTTP client settings during a pipeline run (its defaults retry for minutes): 2 retries with
@@ -111,7 +121,9 @@ def run_params(config: PipelineConfig) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def pipeline_run(config: PipelineConfig, output_dir: Path, stages: list[str]) -> Iterator[str | None]:
+def pipeline_run(
+    config: PipelineConfig, output_dir: Path, stages: list[str], sweep: SweepChild | None = None
+) -> Iterator[str | None]:
     """Runs the block inside the pipeline's MLflow run; yields its id, or None without tracking.
 
     The HTTP limits of :data:`HTTP_LIMITS` apply inside the block (unless the environment sets them).
@@ -119,7 +131,16 @@ def pipeline_run(config: PipelineConfig, output_dir: Path, stages: list[str]) ->
     there, ``mlflow.required: false`` warns and falls back to the local SQLite store (then to no
     tracking); ``mlflow.required: true`` raises :class:`TrackingUnavailable` before the block runs.
     The run is recorded in ``pipeline.open_runs`` until it has been ended, so that the next run can
-    close it if this process is killed; ending it is best-effort too.
+    close it if this process is killed; ending it is best-effort too. It ends ``FINISHED``,
+    ``FAILED`` when the block raises an exception, ``KILLED`` on ``KeyboardInterrupt`` or ``SystemExit``.
+
+    Args:
+        config: The resolved config (``mlflow`` section: store, experiment, required).
+        output_dir: The pipeline's ``--output-dir``.
+        stages: The stages that run (the ``stages`` tag).
+        sweep: Makes the run a child of a sweep's parent run, in the parent's store (without a
+            fallback: a child elsewhere would lose its parent), named and tagged by the swept values
+            (``pipeline.sweep_tracking``).
 
     Raises:
         TrackingUnavailable: ``mlflow.required`` is true and the configured store cannot be used.
@@ -127,23 +148,16 @@ def pipeline_run(config: PipelineConfig, output_dir: Path, stages: list[str]) ->
     if not config.mlflow.enabled:
         yield None
         return
-    with _http_limits(), _restored_tracking_uri():
-        started = _start_first_reachable(config, output_dir, stages)
-        if started is None:
-            yield None
-            return
-        uri, run_id = started
-        record_open_run(output_dir, run_id, uri)
-        tracking.reset()
-        status = STATUS_KILLED  # KeyboardInterrupt, SystemExit
-        try:
-            yield run_id
-            status = "FINISHED"
-        except Exception:
-            status = "FAILED"
-            raise
-        finally:
-            _end_run(output_dir, uri, run_id, status)
+
+    def end(uri: str, run_id: str, status: str) -> None:
+        import mlflow
+
+        mlflow.end_run(status)  # the active run: this one
+
+    uris = [sweep.parent.tracking_uri] if sweep is not None else store_uris(config, output_dir)
+    start = functools.partial(_start_run, config, output_dir, stages=stages, sweep=sweep)
+    with tracked_run(config, output_dir, uris, start, end) as started:
+        yield None if started is None else started[1]
 
 
 def check_required_store(config: PipelineConfig, output_dir: Path) -> None:
@@ -254,38 +268,80 @@ def _restored_tracking_uri() -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
+def store_uris(config: PipelineConfig, output_dir: Path) -> list[str]:
+    """The configured store, then the local one (the fallback), without repeats."""
+    return list(dict.fromkeys([resolve_tracking_uri(config, output_dir), local_store_uri(output_dir)]))
+
+
+@contextlib.contextmanager
+def tracked_run(
+    config: PipelineConfig,
+    output_dir: Path,
+    uris: list[str],
+    start: Callable[[str], str],
+    end: Callable[[str, str, str], None],
+) -> Iterator[tuple[str, str] | None]:
+    """Starts a run with ``start(uri)`` in the first of ``uris`` that works, yields ``(uri, run id)``
+    (None when none works), and ends it with ``end(uri, run_id, status)``.
+
+    The lifecycle of every run of the pipeline: HTTP limits, store fallback, ``mlflow.required``, the
+    open-run record and the final status, as :func:`pipeline_run` describes them.
+    """
+    with _http_limits(), _restored_tracking_uri():
+        started = _start_first_reachable(config, output_dir, uris, start)
+        if started is None:
+            yield None
+            return
+        uri, run_id = started
+        record_open_run(output_dir, run_id, uri)
+        tracking.reset()
+        status = STATUS_KILLED  # KeyboardInterrupt, SystemExit
+        try:
+            yield started
+            status = STATUS_FINISHED
+        except Exception:
+            status = STATUS_FAILED
+            raise
+        finally:
+            _end_run(output_dir, uri, run_id, status, end)
+
+
 def _start_first_reachable(
-    config: PipelineConfig, output_dir: Path, stages: list[str]
+    config: PipelineConfig, output_dir: Path, uris: list[str], start: Callable[[str], str]
 ) -> tuple[str, str] | None:
-    """Starts the run in the configured store, else (not required) in the local one.
+    """Starts the run with ``start(uri)`` in the first of ``uris`` that works (``mlflow.required``:
+    in the first one only).
 
     Returns:
         ``(tracking URI, run id)``, or None when no store works (each failure was warned about).
 
     Raises:
-        TrackingUnavailable: ``mlflow.required`` and the configured store cannot be used.
+        TrackingUnavailable: ``mlflow.required`` and the first store cannot be used.
     """
     import mlflow
 
-    configured, local = resolve_tracking_uri(config, output_dir), local_store_uri(output_dir)
-    for uri in dict.fromkeys([configured, local]):
+    for index, uri in enumerate(uris):
         reason = unreachable(uri)
         if reason is None:
             mlflow.set_tracking_uri(uri)
             try:
-                return uri, _start_run(config, output_dir, uri, stages)
+                return uri, start(uri)
             except Exception as err:  # any store failure: fall back, or fail in one line
                 reason = tracking.first_line(err)
         if config.mlflow.required:
             raise _unavailable(uri, reason)
-        fallback = f"logging to {local} instead" if uri != local else "running without MLflow tracking"
+        fallback = (
+            f"logging to {uris[index + 1]} instead"
+            if index + 1 < len(uris)
+            else "running without MLflow tracking"
+        )
         log.warning("MLflow tracking store %s cannot be used (%s); %s", uri, reason, fallback)
     return None
 
 
-def _start_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[str]) -> str:
-    """Creates the experiment if needed (artifacts of a SQLite store go to ``<output_dir>/mlartifacts``),
-    starts the run, logs the config; returns the run id (the run is ended again if logging fails)."""
+def ensure_experiment(config: PipelineConfig, output_dir: Path, uri: str) -> str:
+    """The id of the config's experiment in the store ``uri``, created if needed (artifacts of a SQLite
+    store go to ``<output_dir>/mlartifacts``), with the tags of :mod:`pipeline.mlflow_ui`."""
     import mlflow
 
     experiment = mlflow.get_experiment_by_name(config.mlflow.experiment_name)
@@ -302,11 +358,29 @@ def _start_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[
         experiment_id = experiment.experiment_id
         for key, value in mlflow_ui.experiment_tags(experiment.tags).items():
             mlflow.MlflowClient(uri).set_experiment_tag(experiment_id, key, value)
+    return experiment_id
+
+
+def _start_run(
+    config: PipelineConfig, output_dir: Path, uri: str, *, stages: list[str], sweep: SweepChild | None
+) -> str:
+    """Starts the pipeline's run (a sweep's child run with ``sweep``), logs the config; returns the run
+    id (the run is ended again if logging fails)."""
+    import mlflow
+
+    experiment_id = ensure_experiment(config, output_dir, uri)
+    tags, params = run_tags(config, stages), run_params(config)
+    if sweep is not None:
+        tags.update(sweep.params())
+        params.update(sweep.params())
     run = mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name(config), tags=run_tags(config, stages)
+        experiment_id=experiment_id,
+        run_name=run_name(config) if sweep is None else sweep.name,
+        tags=tags,
+        parent_run_id=None if sweep is None else sweep.parent.run_id,
     )
     try:
-        mlflow.log_params(run_params(config))
+        mlflow.log_params(params)
         mlflow.log_dict(config_to_dict(config), RESOLVED_CONFIG_ARTIFACT)
     except Exception:
         with contextlib.suppress(Exception):
@@ -317,12 +391,13 @@ def _start_run(config: PipelineConfig, output_dir: Path, uri: str, stages: list[
     return run.info.run_id
 
 
-def _end_run(output_dir: Path, uri: str, run_id: str, status: str) -> None:
-    """Ends the run with ``status``; when the store is gone, records the status for the next run."""
-    import mlflow
-
+def _end_run(
+    output_dir: Path, uri: str, run_id: str, status: str, end: Callable[[str, str, str], None]
+) -> None:
+    """Ends the run with ``end(uri, run_id, status)``; when the store is gone, records the status for
+    the next run."""
     try:
-        mlflow.end_run(status)
+        end(uri, run_id, status)
     except Exception as err:  # the stages are done: never fail the pipeline here
         log.warning("could not end MLflow run %s (%s); the next run will", run_id, tracking.first_line(err))
         record_open_run(output_dir, run_id, uri, status)
