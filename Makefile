@@ -24,6 +24,12 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(PY) -m pipeline.run --stage all --config $(CONFIG) --output-dir $(OUTPUT_DIR)
 
+# The loss lambda sweep {0, 0.5, 1} through evaluate (nothing is pushed): one MLflow parent run with a
+# child run per lambda; the comparison table and plot land in $(OUTPUT_DIR)/sweeps/<time>/.
+.PHONY: ablation
+ablation: venv
+	$(PY) -m pipeline.run --sweep loss.lam=0,0.5,1 --stage evaluate --config $(CONFIG) --output-dir $(OUTPUT_DIR)
+
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -31,7 +37,17 @@ test-fast: venv
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: venv
-	$(PY) -m benchmarks.run --out $(OUTPUT_DIR)/benchmarks
+	$(PY) -m benchmarks.run --out $(OUTPUT_DIR)/benchmarks \
+		--tracking-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(abspath $(OUTPUT_DIR))/mlflow.db}"
+
+.PHONY: bench-gpu
+bench-gpu: venv
+	$(PY) -m benchmarks.gpu
+
+# The method against a small U-Net trained as long as `make run` trained coarse + fine, on this machine.
+.PHONY: quality
+quality: venv
+	$(PY) -m benchmarks.launch quality --run-dir $(OUTPUT_DIR)
 
 soak: venv
 	$(PY) -m benchmarks.soak --out $(OUTPUT_DIR)/soak --model_base_path $(OUTPUT_DIR)/serving/$(MODEL_NAME)

@@ -2,25 +2,28 @@
 
 Usage::
 
-    python -m benchmarks.bench_renderer [--scenes 100] [--out result.json]
+    python -m benchmarks.bench_renderer [--scenes 100] [--quick] [--out result.json]
 
 The process is pinned to one CPU core. The headline number divides the scenes by
 the CPU time the process used: on a shared machine, wall-clock time also counts
-the time the core spent on other processes, so it is reported beside it.
+the time the core spent on other processes, so it is reported beside it. The entry
+(:mod:`benchmarks.entries`) compares it with the 20 scenes/s target (goal: ratio >= 1).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
+from benchmarks.entries import make_entry, write_result
 from keras_depth.sources.synthetic_rooms import render_scene
 
 TARGET_SCENES_PER_SECOND = 20.0
 WARMUP_SCENES = 2
+DEFAULT_SCENES = 100
+QUICK_SCENES = 5
 
 
 def _pin_to_one_core() -> int | None:
@@ -33,7 +36,7 @@ def _pin_to_one_core() -> int | None:
 
 
 def run(scenes: int, height: int, width: int, seed: int) -> dict:
-    """Renders ``scenes`` scenes and returns the benchmark result."""
+    """Renders ``scenes`` scenes and returns the measurements (scenes/s per core of CPU time, wall)."""
     core = _pin_to_one_core()
     for index in range(WARMUP_SCENES):
         render_scene(seed, scenes + index, height, width)
@@ -41,12 +44,8 @@ def run(scenes: int, height: int, width: int, seed: int) -> dict:
     for index in range(scenes):
         render_scene(seed, index, height, width)
     cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
-    per_core = scenes / cpu
     return {
-        "benchmark": "renderer",
-        "scenes_per_second_per_core": round(per_core, 2),
-        "target": TARGET_SCENES_PER_SECOND,
-        "ratio_to_target": round(per_core / TARGET_SCENES_PER_SECOND, 3),
+        "scenes_per_second_per_core": round(scenes / cpu, 2),
         "scenes_per_second_wall": round(scenes / wall, 2),
         "scenes": scenes,
         "height": height,
@@ -57,22 +56,35 @@ def run(scenes: int, height: int, width: int, seed: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def renderer_entry(result: dict) -> dict:
+    """The entry: scenes/s per core / the 20 scenes/s target."""
+    return make_entry(
+        name="renderer",
+        what=f"synthetic scenes/s per core (CPU time) at {result['width']}x{result['height']} / the target",
+        value=result["scenes_per_second_per_core"],
+        baseline=TARGET_SCENES_PER_SECOND,
+        unit="scenes/s",
+        goal=1.0,
+        notes=f"one pinned core; wall clock {result['scenes_per_second_wall']:g} scenes/s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", type=int, default=100, help="scenes to render (default 100)")
+    parser.add_argument(
+        "--scenes", type=int, default=None, help=f"scenes to render (default {DEFAULT_SCENES})"
+    )
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SCENES} scenes")
+    parser.add_argument("--out", type=Path, required=True, help="result JSON file")
     args = parser.parse_args(argv)
-    result = run(args.scenes, args.height, args.width, args.seed)
-    text = json.dumps(result)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return result
+    scenes = args.scenes or (QUICK_SCENES if args.quick else DEFAULT_SCENES)
+    result = run(scenes, args.height, args.width, args.seed)
+    write_result(args.out, [renderer_entry(result)], result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
