@@ -154,6 +154,10 @@ class DataConfig:
         num_parallel_reads: Shards read concurrently.
         deterministic: Fixed order and augmentation given ``seed``.
         seed: Seed for shuffling and augmentation when deterministic.
+        cache_max_mb: Memory budget in megabytes (10^6 bytes) for keeping the decoded training split
+            in memory: when its records x stored H x W x 7 bytes (uint8 RGB + float32 depth) fit, the
+            shards are read and decoded once, not every epoch; larger splits (full NYU raw, KITTI)
+            are streamed. 0 always streams.
     """
 
     batch_size: int = 32
@@ -161,10 +165,12 @@ class DataConfig:
     num_parallel_reads: int = 4
     deterministic: bool = False
     seed: int = 0
+    cache_max_mb: float = 2048.0
 
     def validate(self) -> None:
         """Raises ``ConfigValueError`` naming the first field outside its range."""
         check_at_least(self, 1, "batch_size", "shuffle_buffer", "num_parallel_reads")
+        check_at_least(self, 0, "cache_max_mb")
 
 
 @dataclass

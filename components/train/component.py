@@ -64,24 +64,31 @@ def read_split_counts(ingest_dir: Path) -> dict[str, int]:
     return counts
 
 
-def build_datasets(cfg, ingest_dir: Path, val_count: int, global_batch: int) -> tuple:
+def build_datasets(cfg, ingest_dir: Path, counts: Mapping[str, int], global_batch: int) -> tuple:
     """The training and validation datasets of global batches.
 
     Args:
         cfg: Pipeline config (``model``, ``data``, ``augment``, ``train.validation_steps``).
         ingest_dir: The ingest artifact.
-        val_count: Examples in the val split (from ``stats.json``).
+        counts: Examples per split (from ``stats.json``): the train count decides whether the reader
+            caches the decoded split in memory (``data.cache_max_mb``), the val count sizes the val set.
         global_batch: Images per optimizer step over all replicas.
 
     Returns:
         ``(train, val)``: the infinite, augmented training dataset and the finite val dataset (the
         first ``validation_steps`` batches, or the whole split), both of ``(image, depth)`` batches.
     """
-    train_data = make_dataset(split_pattern(ingest_dir, TRAIN), cfg, training=True, batch_size=global_batch)
+    train_data = make_dataset(
+        split_pattern(ingest_dir, TRAIN),
+        cfg,
+        training=True,
+        batch_size=global_batch,
+        num_records=counts[TRAIN],
+    )
     # The known length gives the progress bar its size and checks stats.json against the shards.
     val_data = make_dataset(
         split_pattern(ingest_dir, VAL), cfg, training=False, batch_size=global_batch
-    ).apply(tf.data.experimental.assert_cardinality(math.ceil(val_count / global_batch)))
+    ).apply(tf.data.experimental.assert_cardinality(math.ceil(counts[VAL] / global_batch)))
     if cfg.train.validation_steps > 0:
         # The same first batches every epoch (a persistent iterator would move on through the split).
         val_data = val_data.take(cfg.train.validation_steps)
@@ -128,7 +135,7 @@ def train(
     coarse_spec, fine_spec = plan_phases(
         cfg.train.coarse_samples, cfg.train.fine_samples, cfg.train.steps_per_epoch, global_batch
     )
-    train_data, val_data = build_datasets(cfg, ingest.path, counts[VAL], global_batch)
+    train_data, val_data = build_datasets(cfg, ingest.path, counts, global_batch)
     ctx.log.info(
         "train: %s, %d replica(s), global batch %d; coarse %d steps, fine %d steps (%d per epoch)",
         type(strategy).__name__,

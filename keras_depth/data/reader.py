@@ -4,30 +4,46 @@ Records are read from shards ``<split>/data-SSSSS-of-NNNNN.tfrecord.gz`` (see
 :mod:`keras_depth.data.schema`). Parsing is batched: ``tf.io.parse_example`` turns
 a whole batch of serialized records into feature tensors in one vectorised op
 (the "vectorized mapping" of the tf.data performance guide). PNG decoding cannot
-be vectorised over images of possibly different sizes, so the batch is then
-unbatched and each example is decoded and augmented (or centre-cropped) in a
-parallel map before being batched again.
+be vectorised, so each example is then decoded in a parallel map. The decoded
+examples are batched as stored (uint8 RGB and float32 depth at the stored size:
+ingest stores a split at one size) and every batch is augmented, or centre-cropped,
+in one map call (:mod:`keras_depth.augment`): one warp per batch, not one per example.
 
-Randomness: every training example gets its own stateless augmentation seed from
-``tf.data.Dataset.random``. With ``DataConfig.deterministic`` the file order,
-shuffle and seeds all derive from ``DataConfig.seed``, parallel stages keep their
-order, and iterating the dataset twice (or building it twice) yields identical
-batches.
+Caching: reading and decoding cost more CPU than augmenting. When the decoded
+training split fits ``DataConfig.cache_max_mb`` (:func:`fits_cache`), the decoded
+examples are kept in memory after the first pass (``Dataset.cache``) and every later
+epoch only shuffles, batches and augments them; a larger split is read and decoded
+from the shards again every epoch.
+
+Randomness: every training batch gets its own stateless augmentation seed from
+``tf.data.Dataset.random`` (each example of the batch its own draws from it). With
+``DataConfig.deterministic`` the file order, shuffle and seeds all derive from
+``DataConfig.seed``, parallel stages keep their order, and iterating the dataset
+twice (or building it twice) yields identical batches. Cached and streamed training
+read the same examples in different orders: the cache holds the split in shard order
+and shuffles it with a buffer of the whole split, streaming shuffles the shard order
+and a buffer of ``DataConfig.shuffle_buffer`` records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
 
-from keras_depth.augment import augment_pair, center_crop_pair, resize_depth_nearest
-from keras_depth.data.schema import FEATURE_SPEC, decode_features
+from keras_depth.augment import augment_batch, center_crop_targets
+from keras_depth.data.schema import FEATURE_SPEC, decode_features, parse_example
 
 COMPRESSION = "GZIP"
 SEED_SHAPE = 2  # a stateless random seed is an int64 pair
 EVAL_PARALLEL_READS = 4  # fixed (not autotuned) so the evaluation order is the same on every machine
+MEGABYTE = 10**6  # the unit of DataConfig.cache_max_mb
+RGB_BYTES = 3  # a decoded pixel: uint8 R, G and B ...
+DEPTH_BYTES = 4  # ... and float32 depth in metres
+
+log = logging.getLogger(__name__)
 
 
 def list_shards(pattern: str | Sequence[str]) -> list[str]:
@@ -43,44 +59,178 @@ def list_shards(pattern: str | Sequence[str]) -> list[str]:
     return files
 
 
-def count_records(pattern: str | Sequence[str]) -> int:
-    """The number of examples in the gzip TFRecord shards matching ``pattern``."""
+def count_records(pattern: str | Sequence[str], stop_after: int | None = None) -> int:
+    """The number of examples in the gzip TFRecord shards matching ``pattern``.
+
+    Args:
+        pattern: Glob, or list of globs, of gzip TFRecord shards.
+        stop_after: Stop reading after this many records (the result is then
+            ``min(count, stop_after)``); None reads every shard to the end.
+    """
     records = tf.data.TFRecordDataset(list_shards(pattern), compression_type=COMPRESSION)
+    if stop_after is not None:
+        records = records.take(stop_after)
     return int(records.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
-def _parse_batches(records: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
-    """Serialized records -> one decoded example dict per element (see :func:`decode_features`).
+def decoded_example_bytes(height: int, width: int) -> int:
+    """Memory of one decoded example: uint8 RGB [height, width, 3] plus float32 depth [height, width, 1]."""
+    return height * width * (RGB_BYTES + DEPTH_BYTES)
+
+
+def fits_cache(num_records: int, height: int, width: int, cache_max_mb: float) -> bool:
+    """Whether ``num_records`` decoded examples stored at ``height x width`` fit in ``cache_max_mb``.
+
+    Args:
+        num_records: Examples in the split.
+        height: Stored height in pixels.
+        width: Stored width in pixels.
+        cache_max_mb: The budget in megabytes (10^6 bytes); 0 caches nothing.
+
+    Returns:
+        True when ``num_records x decoded_example_bytes(height, width) <= cache_max_mb x 10^6``.
+    """
+    return num_records * decoded_example_bytes(height, width) <= cache_max_mb * MEGABYTE
+
+
+def stored_size(pattern: str | Sequence[str]) -> tuple[int, int]:
+    """``(height, width)`` in pixels of the first example in the shards matching ``pattern``.
+
+    Raises:
+        FileNotFoundError: naming the pattern when no shard matches.
+        ValueError: naming the pattern when the shards hold no record.
+    """
+    records = tf.data.TFRecordDataset(list_shards(pattern), compression_type=COMPRESSION)
+    for record in records.take(1):
+        height, width, _ = parse_example(record)["image"].shape
+        return height, width
+    raise ValueError(f"the TFRecord shards matching {pattern!r} hold no record")
+
+
+def _parse_batches(
+    records: tf.data.Dataset, batch_size: int, decode: Callable[[dict], Any] = decode_features
+) -> tf.data.Dataset:
+    """Serialized records -> one decoded example per element.
 
     Parses ``batch_size`` records per ``tf.io.parse_example`` call, then decodes
-    each example in a parallel map.
+    each example in a parallel map with ``decode`` (one example's parsed features
+    -> its element; default: the dict of :func:`decode_features`).
     """
     features = records.batch(batch_size).map(
         lambda serialized: tf.io.parse_example(serialized, FEATURE_SPEC),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return features.unbatch().map(decode_features, num_parallel_calls=tf.data.AUTOTUNE)
+    return features.unbatch().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _stored_pairs(
+    records: tf.data.Dataset, batch_size: int, height: int, width: int, pattern: Any
+) -> tf.data.Dataset:
+    """Serialized records -> ``(image, depth)`` as stored: uint8 [height, width, 3], float32 [height, width, 1].
+
+    Raises (when iterated):
+        tf.errors.InvalidArgumentError: naming the pattern and the example's key when an example is
+            not stored at ``height x width``.
+    """
+
+    def decode(features: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        example = decode_features(features)
+        size = tf.shape(example["image"])[:2]
+        same_size = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(size, [height, width])),
+            [
+                f"{pattern}: every example must be stored at {height}x{width} (the first record's size; "
+                "ingest stores a split at one size), but this one (key, height and width) is not:",
+                example["key"],
+                size,
+            ],
+        )
+        with tf.control_dependencies([same_size]):
+            image = tf.ensure_shape(example["image"], [height, width, 3])
+            depth = tf.ensure_shape(example["depth"], [height, width, 1])
+        return image, depth
+
+    return _parse_batches(records, batch_size, decode)
+
+
+def _training_pairs(
+    shards: list[str],
+    data: Any,
+    height: int,
+    width: int,
+    batch_size: int,
+    num_records: int | None,
+    pattern: Any,
+) -> tf.data.Dataset:
+    """The training stream of stored ``(image, depth)`` pairs: shuffled, repeated forever.
+
+    Cached in memory when the decoded split fits ``data.cache_max_mb`` (then shuffled with a buffer
+    of the whole split), else streamed from the shards (shard order and a buffer of
+    ``data.shuffle_buffer`` records shuffled).
+    """
+    seed = data.seed if data.deterministic else None
+    # Repeat before shuffling: every epoch gets a new order while the whole stream
+    # stays a fixed function of the seed, so a second iterator replays it.
+    reshuffle = not data.deterministic
+    if num_records is None:
+        cacheable = int(data.cache_max_mb * MEGABYTE // decoded_example_bytes(height, width))
+        num_records = count_records(pattern, stop_after=cacheable + 1)
+    if fits_cache(num_records, height, width, data.cache_max_mb):
+        log.info(
+            "caching %d decoded examples of %dx%d in memory (%.0f MB of data.cache_max_mb=%g)",
+            num_records,
+            height,
+            width,
+            num_records * decoded_example_bytes(height, width) / MEGABYTE,
+            data.cache_max_mb,
+        )
+        records = tf.data.TFRecordDataset(
+            shards, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
+        )
+        cached = _stored_pairs(records, batch_size, height, width, pattern).cache()
+        return cached.repeat().shuffle(num_records, seed=seed, reshuffle_each_iteration=reshuffle)
+    log.info(
+        "reading and decoding the training shards every epoch: decoded, the split needs more than "
+        "data.cache_max_mb=%g MB",
+        data.cache_max_mb,
+    )
+    files = tf.data.Dataset.from_tensor_slices(shards).repeat()
+    files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=reshuffle)
+    records = tf.data.TFRecordDataset(
+        files, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
+    )
+    records = records.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=reshuffle)
+    return _stored_pairs(records, batch_size, height, width, pattern)
 
 
 def make_dataset(
-    pattern: str | Sequence[str], cfg: Any, training: bool, batch_size: int | None = None
+    pattern: str | Sequence[str],
+    cfg: Any,
+    training: bool,
+    batch_size: int | None = None,
+    num_records: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of network inputs and loss targets read from TFRecord shards.
 
-    Training: shard order and records are shuffled, the data repeats forever,
-    every example is augmented (:func:`keras_depth.augment.augment_pair`) and
-    partial batches are dropped. Evaluation: one pass over the shards (read
+    Training: records are shuffled, the data repeats forever, every batch is
+    augmented (:func:`keras_depth.augment.augment_batch`) and partial batches are
+    dropped; the decoded examples are cached in memory when they fit
+    ``cfg.data.cache_max_mb``. Evaluation: one pass over the shards (read
     interleaved, in a fixed order when deterministic), each example centre-cropped
     at scale 1, the last batch may be smaller.
 
     Args:
-        pattern: Glob, or list of globs, of gzip TFRecord shards.
+        pattern: Glob, or list of globs, of gzip TFRecord shards. Every example must be
+            stored at one size (ingest stores a split at ``storage_height x storage_width``).
         cfg: Any config with sections ``model`` (:class:`ModelConfig`: input and
             output sizes), ``data`` (:class:`DataConfig`) and ``augment``
             (:class:`AugmentConfig`), such as :class:`keras_depth.config.DepthConfig`.
         training: Augmented, shuffled and repeated batches when True.
         batch_size: Images per batch; overrides ``cfg.data.batch_size`` (which is per replica: the
             train stage passes the global batch, per-replica size x replicas).
+        num_records: Examples in the shards when known (the train stage passes ``stats.json``'s
+            count); None counts them when training, reading at most as many records as fit
+            ``cfg.data.cache_max_mb`` (plus one). Only decides whether to cache.
 
     Returns:
         A dataset of ``(image, depth)``: image float32 [B, input_height,
@@ -89,40 +239,30 @@ def make_dataset(
 
     Raises:
         FileNotFoundError: naming the pattern when no shard matches.
+        ValueError: naming the pattern when the shards hold no record.
     """
     model, data = cfg.model, cfg.data
     batch_size = batch_size or data.batch_size
-    seed = data.seed if data.deterministic else None
     shards = list_shards(pattern)
-    files = tf.data.Dataset.from_tensor_slices(shards)
+    height, width = stored_size(pattern)
+    input_size = (model.input_height, model.input_width)
+    output_size = (model.output_height, model.output_width)
     if training:
-        # Repeat before shuffling: every epoch gets a new order while the whole stream
-        # stays a fixed function of the seed, so a second iterator replays it.
-        reshuffle = not data.deterministic
-        files = files.repeat().shuffle(len(shards), seed=seed, reshuffle_each_iteration=reshuffle)
-    records = tf.data.TFRecordDataset(
-        files, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
-    )
-    if training:
-        records = records.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=reshuffle)
-    examples = _parse_batches(records, batch_size)
-    if training:
-        examples = tf.data.Dataset.zip(examples, tf.data.Dataset.random(seed=seed).batch(SEED_SHAPE))
-
-    def crop(example, example_seed=None):
-        image = tf.cast(example["image"], tf.float32)
-        height, width = model.input_height, model.input_width
-        if training:
-            return augment_pair(image, example["depth"], cfg.augment, height, width, example_seed)
-        return center_crop_pair(image, example["depth"], height, width)
-
-    batches = examples.map(crop, num_parallel_calls=tf.data.AUTOTUNE).batch(
-        batch_size, drop_remainder=training
-    )
-    batches = batches.map(
-        lambda image, depth: (image, resize_depth_nearest(depth, model.output_height, model.output_width)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+        pairs = _training_pairs(shards, data, height, width, batch_size, num_records, pattern)
+        seeds = tf.data.Dataset.random(seed=data.seed if data.deterministic else None).batch(SEED_SHAPE)
+        batches = tf.data.Dataset.zip(pairs.batch(batch_size, drop_remainder=True), seeds).map(
+            lambda pair, seed: augment_batch(*pair, cfg.augment, input_size, output_size, seed),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        records = tf.data.TFRecordDataset(
+            shards, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
+        )
+        pairs = _stored_pairs(records, batch_size, height, width, pattern)
+        batches = pairs.batch(batch_size).map(
+            lambda images, depths: center_crop_targets(images, depths, input_size, output_size),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     options = tf.data.Options()
     options.deterministic = data.deterministic
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -1,4 +1,4 @@
-"""Tests of keras_depth.augment: geometry shared by image and depth, depth units, holes, colour."""
+"""Tests of keras_depth.augment: geometry shared by image and depth, depth units, holes, colour, batches."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_depth.augment import MAX_INTENSITY, augment_pair, center_crop_pair, resize_depth_nearest
+from keras_depth.augment import (
+    MAX_INTENSITY,
+    _crop_transforms,
+    _sample_depth,
+    _warp_and_recolour,
+    augment_batch,
+    center_crop_pair,
+    center_crop_targets,
+    resize_depth_nearest,
+)
 from keras_depth.config import AugmentConfig
 
 HEIGHT, WIDTH = 24, 32
 CROP_H, CROP_W = 16, 24
+CROP = (CROP_H, CROP_W)
+OUTPUT = (5, 7)  # a depth target smaller than the crop, as the networks' output
 SEEDS = range(8)
 
 # A bright square on a dark background, with its own depth, centred so every crop shows part of it.
@@ -41,9 +52,12 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
 
 
 def _augment(image, depth, seed, **overrides):
+    """One example augmented as a batch of one, its depth kept at the crop size."""
     cfg = AugmentConfig(**overrides)
-    out_image, out_depth = augment_pair(image, depth, cfg, CROP_H, CROP_W, seed=_seed(seed))
-    return out_image.numpy(), out_depth.numpy()
+    out_image, out_depth = augment_batch(
+        image[np.newaxis], depth[np.newaxis], cfg, CROP, CROP, seed=_seed(seed)
+    )
+    return out_image.numpy()[0], out_depth.numpy()[0]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -147,19 +161,23 @@ def test_same_seed_same_output_and_other_seed_differs():
 
 def test_unseeded_augmentation_runs_inside_tf_data():
     image, depth = _square_pair()
-    dataset = tf.data.Dataset.from_tensors((image, depth)).repeat(2)
-    dataset = dataset.map(lambda i, d: augment_pair(i, d, AugmentConfig(), CROP_H, CROP_W))
+    dataset = tf.data.Dataset.from_tensors((image.astype(np.uint8), depth)).repeat(4).batch(2)
+    dataset = dataset.map(lambda i, d: augment_batch(i, d, AugmentConfig(), CROP, OUTPUT))
     for out_image, out_depth in dataset:
-        assert out_image.shape == (CROP_H, CROP_W, 3) and out_image.dtype == tf.float32
-        assert out_depth.shape == (CROP_H, CROP_W, 1) and out_depth.dtype == tf.float32
+        assert out_image.shape == (2, CROP_H, CROP_W, 3) and out_image.dtype == tf.float32
+        assert out_depth.shape == (2, *OUTPUT, 1) and out_depth.dtype == tf.float32
 
 
 def test_disabled_augmentation_is_the_centre_crop():
     image, depth = _square_pair()
-    out = augment_pair(image, depth, AugmentConfig(enabled=False), CROP_H, CROP_W, seed=_seed(0))
-    expected = center_crop_pair(image, depth, CROP_H, CROP_W)
+    images, depths = np.stack([image, image + 1.0]), np.stack([depth, depth * 2.0])
+    out = augment_batch(images, depths, AugmentConfig(enabled=False), CROP, OUTPUT, seed=_seed(0))
+    expected = center_crop_targets(images, depths, CROP, OUTPUT)
     for a, b in zip(out, expected, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    crop_image, crop_depth = center_crop_pair(image, depth, CROP_H, CROP_W)
+    np.testing.assert_array_equal(out[0][0].numpy(), crop_image.numpy())
+    np.testing.assert_array_equal(out[1][0].numpy(), resize_depth_nearest(crop_depth, *OUTPUT).numpy())
 
 
 def test_centre_crop_is_exact():
@@ -168,6 +186,9 @@ def test_centre_crop_is_exact():
     out_image, out_depth = center_crop_pair(image, depth, 15, 20)
     np.testing.assert_array_equal(out_image.numpy(), image[4:19, 6:26])
     np.testing.assert_array_equal(out_depth.numpy(), depth[4:19, 6:26])
+    batch_image, batch_depth = center_crop_pair(np.stack([image, -image]), np.stack([depth, -depth]), 15, 20)
+    np.testing.assert_array_equal(batch_image.numpy(), np.stack([image, -image])[:, 4:19, 6:26])
+    np.testing.assert_array_equal(batch_depth.numpy(), np.stack([depth, -depth])[:, 4:19, 6:26])
 
 
 @pytest.mark.parametrize(
@@ -186,3 +207,80 @@ def test_resize_depth_nearest_never_blends_holes():
     assert resized.shape == (2, 7, 9, 1)
     assert set(np.unique(resized)) == {0.0, 5.0}
     assert resize_depth_nearest(batch[0], 7, 9).shape == (7, 9, 1)
+
+
+def _random_batch(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images and float32 depths with 30 % holes, [batch, HEIGHT, WIDTH, C]."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (batch, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    depths = rng.uniform(0.5, 9.5, (batch, HEIGHT, WIDTH, 1)).astype(np.float32)
+    depths[rng.random(depths.shape) < 0.3] = 0.0
+    return images, depths
+
+
+def test_batch_warp_matches_image_projective_transform_per_example():
+    """The batch kernels against TF's warp op run per example: image bilinear, depth nearest."""
+    batch = 6
+    images, depths = _random_batch(batch, 0)
+    rng = np.random.default_rng(1)
+    scale = rng.uniform(1.0, 1.5, batch).astype(np.float32)
+    transforms = _crop_transforms(
+        scale,
+        np.radians(rng.uniform(-5.0, 5.0, batch)).astype(np.float32),
+        np.array([0, 1, 0, 1, 1, 0], np.float32),
+        np.floor(rng.uniform(0, 1, batch) * ((HEIGHT - 1) * scale - (CROP_H - 1))),
+        np.floor(rng.uniform(0, 1, batch) * ((WIDTH - 1) * scale - (CROP_W - 1))),
+        CROP_H,
+        CROP_W,
+    )
+    gains = np.ones((batch, 3), np.float32)
+    warped = _warp_and_recolour(images, transforms, gains, CROP_H, CROP_W).numpy()
+    targets = _sample_depth(depths, transforms, CROP, OUTPUT).numpy()
+    for index in range(batch):
+
+        def reference(stored, interpolation, example=index):
+            return tf.raw_ops.ImageProjectiveTransformV3(
+                images=tf.cast(stored[example : example + 1], tf.float32),
+                transforms=transforms[example : example + 1],
+                output_shape=tf.constant(CROP, tf.int32),
+                fill_value=0.0,
+                interpolation=interpolation,
+                fill_mode="CONSTANT",
+            )[0]
+
+        # XLA fuses multiply-adds, so the bilinear values may differ in the last float bits.
+        np.testing.assert_allclose(warped[index], reference(images, "BILINEAR").numpy(), atol=0.02)
+        expected_depth = resize_depth_nearest(reference(depths, "NEAREST"), *OUTPUT)
+        np.testing.assert_array_equal(targets[index], expected_depth.numpy())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_depth_target_is_the_nearest_downsampled_augmented_crop(seed):
+    images, depths = _random_batch(3, seed)
+    cfg = AugmentConfig()
+    crop_images, crop_depths = augment_batch(images, depths, cfg, CROP, CROP, seed=_seed(seed))
+    out_images, out_depths = augment_batch(images, depths, cfg, CROP, OUTPUT, seed=_seed(seed))
+    np.testing.assert_array_equal(out_images.numpy(), crop_images.numpy())
+    np.testing.assert_array_equal(out_depths.numpy(), resize_depth_nearest(crop_depths, *OUTPUT).numpy())
+
+
+def test_examples_of_a_batch_are_augmented_independently():
+    images, depths = _random_batch(4, 2)
+    cfg = AugmentConfig()
+    first = augment_batch(images, depths, cfg, CROP, OUTPUT, seed=_seed(3))
+    # Other companions in the batch, and a batch of one: the first example comes out the same.
+    others, other_depths = _random_batch(4, 9)
+    others[0], other_depths[0] = images[0], depths[0]
+    for companions in (
+        augment_batch(others, other_depths, cfg, CROP, OUTPUT, seed=_seed(3)),
+        augment_batch(images[:1], depths[:1], cfg, CROP, OUTPUT, seed=_seed(3)),
+    ):
+        np.testing.assert_allclose(companions[0][0].numpy(), first[0][0].numpy(), atol=1e-3)
+        np.testing.assert_array_equal(companions[1][0].numpy(), first[1][0].numpy())
+
+    # The same pair four times in one batch: four different draws.
+    same = augment_batch(
+        np.repeat(images[:1], 4, 0), np.repeat(depths[:1], 4, 0), cfg, CROP, OUTPUT, _seed(3)
+    )
+    views = {view.tobytes() for view in same[0].numpy()}
+    assert len(views) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -9,9 +10,16 @@ import pytest
 import tensorflow as tf
 
 from keras_depth.augment import center_crop_pair, resize_depth_nearest
-from keras_depth.config import DataConfig, DepthConfig, ModelConfig
+from keras_depth.config import AugmentConfig, DataConfig, DepthConfig, ModelConfig
+from keras_depth.config_checks import ConfigValueError
 from keras_depth.data import make_dataset
-from keras_depth.data.reader import count_records, make_eval_dataset, read_examples
+from keras_depth.data.reader import (
+    count_records,
+    decoded_example_bytes,
+    fits_cache,
+    make_eval_dataset,
+    read_examples,
+)
 from keras_depth.data.schema import DepthExample, encode_example
 
 HEIGHT, WIDTH = 24, 32  # stored size
@@ -49,9 +57,11 @@ def shards(tmp_path_factory) -> tuple[str, dict[str, DepthExample]]:
     return str(split / "data-*-of-*.tfrecord.gz"), by_key
 
 
-def _config(**data) -> DepthConfig:
+def _config(augment: bool = True, **data) -> DepthConfig:
     defaults = {"batch_size": BATCH, "shuffle_buffer": 8, "num_parallel_reads": 2, "deterministic": True}
-    return DepthConfig(model=MODEL, data=DataConfig(**{**defaults, **data}))
+    return DepthConfig(
+        model=MODEL, data=DataConfig(**{**defaults, **data}), augment=AugmentConfig(enabled=augment)
+    )
 
 
 def _take(dataset: tf.data.Dataset, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -80,37 +90,123 @@ def test_batch_size_argument_overrides_the_config(shards):
     assert image.shape[0] == depth.shape[0] == 4
 
 
-def test_evaluation_is_one_pass_of_exact_centre_crops(shards):
-    pattern, by_key = shards
-    batches = _take(make_dataset(pattern, _config(), training=False), NUM_EXAMPLES)
-    assert [len(image) for image, _ in batches] == [2, 2, 1]  # the partial batch is kept
-
+def _centre_crops(by_key: dict[str, DepthExample]) -> dict[bytes, tuple[str, np.ndarray]]:
+    """Each example's network input at scale 1 (its bytes) -> its key and depth target."""
     expected = {}
     for example in by_key.values():
         image, depth = center_crop_pair(
             example.image.astype(np.float32), example.depth[..., None], MODEL.input_height, MODEL.input_width
         )
         target = resize_depth_nearest(depth, MODEL.output_height, MODEL.output_width)
-        expected[image.numpy().tobytes()] = target.numpy()
-    seen = set()
+        expected[image.numpy().tobytes()] = (example.key, target.numpy())
+    return expected
+
+
+def _keys_of_centre_crops(batches, by_key: dict[str, DepthExample]) -> list[str]:
+    """The key of every example in ``batches`` of centre crops, checking its depth target."""
+    expected = _centre_crops(by_key)
+    keys = []
     for images, depths in batches:
         for image, depth in zip(images, depths, strict=True):
-            np.testing.assert_array_equal(depth, expected[image.tobytes()])
-            seen.add(image.tobytes())
-    assert seen == set(expected)
+            key, target = expected[image.tobytes()]
+            np.testing.assert_array_equal(depth, target)
+            keys.append(key)
+    return keys
 
 
-def test_deterministic_mode_repeats_identical_batches(shards):
+def test_evaluation_is_one_pass_of_exact_centre_crops(shards):
+    pattern, by_key = shards
+    batches = _take(make_dataset(pattern, _config(), training=False), NUM_EXAMPLES)
+    assert [len(image) for image, _ in batches] == [2, 2, 1]  # the partial batch is kept
+    assert sorted(_keys_of_centre_crops(batches, by_key)) == sorted(by_key)
+
+
+# The default budget caches the tiny split; 0 streams it from the shards every epoch.
+CACHED, STREAMED = DataConfig().cache_max_mb, 0.0
+
+
+@pytest.mark.parametrize("cache_max_mb", [CACHED, STREAMED])
+def test_deterministic_mode_repeats_identical_batches(shards, cache_max_mb):
     pattern, _ = shards
-    dataset = make_dataset(pattern, _config(seed=5), training=True)
+
+    def config(seed):
+        return _config(seed=seed, cache_max_mb=cache_max_mb)
+
+    dataset = make_dataset(pattern, config(5), training=True)
     first = _take(dataset, 3)  # 6 > 5 examples: crosses an epoch boundary
-    for again in (_take(dataset, 3), _take(make_dataset(pattern, _config(seed=5), training=True), 3)):
+    for again in (_take(dataset, 3), _take(make_dataset(pattern, config(5), training=True), 3)):
         for (image, depth), (image_again, depth_again) in zip(first, again, strict=True):
             np.testing.assert_array_equal(image, image_again)
             np.testing.assert_array_equal(depth, depth_again)
 
-    other = _take(make_dataset(pattern, _config(seed=6), training=True), 3)
+    other = _take(make_dataset(pattern, config(6), training=True), 3)
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(first, other, strict=True))
+
+
+def test_cached_and_streamed_training_read_the_same_examples(shards):
+    pattern, by_key = shards
+    epochs = 4
+    keys = {}
+    for label, cache_max_mb in (("cached", CACHED), ("streamed", STREAMED)):
+        config = _config(augment=False, seed=3, cache_max_mb=cache_max_mb)  # centre crops name examples
+        batches = _take(make_dataset(pattern, config, training=True), epochs * NUM_EXAMPLES // BATCH)
+        keys[label] = _keys_of_centre_crops(batches, by_key)  # also checks every depth target
+    assert set(keys["cached"]) == set(keys["streamed"]) == set(by_key)
+
+
+def test_cache_budget_counts_decoded_image_and_depth_bytes():
+    assert decoded_example_bytes(120, 160) == 120 * 160 * (3 + 4)  # uint8 RGB + float32 depth
+    split_mb = NUM_EXAMPLES * decoded_example_bytes(HEIGHT, WIDTH) / 1e6
+    assert fits_cache(NUM_EXAMPLES, HEIGHT, WIDTH, split_mb)
+    assert not fits_cache(NUM_EXAMPLES + 1, HEIGHT, WIDTH, split_mb)
+    assert not fits_cache(1, HEIGHT, WIDTH, 0.0)
+
+
+@pytest.mark.parametrize(
+    "cache_max_mb, num_records, cached",
+    [
+        (CACHED, None, True),  # counted: 5 records fit
+        (NUM_EXAMPLES * decoded_example_bytes(HEIGHT, WIDTH) / 1e6, None, True),  # exactly fit
+        (NUM_EXAMPLES * decoded_example_bytes(HEIGHT, WIDTH) / 1e6 * 0.99, None, False),
+        (CACHED, 10**6, False),  # the count given (a NYU-size split) does not fit
+        (STREAMED, None, False),
+    ],
+)
+def test_training_caches_the_decoded_split_only_within_the_budget(
+    shards, caplog, cache_max_mb, num_records, cached
+):
+    pattern, _ = shards
+    config = _config(cache_max_mb=cache_max_mb)
+    with caplog.at_level(logging.INFO, logger="keras_depth.data.reader"):
+        dataset = make_dataset(pattern, config, training=True, num_records=num_records)
+    assert ("caching 5 decoded examples of 24x32" in caplog.text) == cached
+    assert len(_take(dataset, 3)) == 3
+
+
+def test_data_config_rejects_a_negative_cache_budget():
+    with pytest.raises(ConfigValueError, match="cache_max_mb"):
+        DataConfig(cache_max_mb=-1.0).validate()
+
+
+def test_examples_of_another_stored_size_are_an_error_naming_the_pattern(tmp_path):
+    examples = _examples()[:2]
+    examples[1] = DepthExample(
+        image=examples[1].image[:-2], depth=examples[1].depth[:-2], key="unit/short", source="unit"
+    )
+    path = tmp_path / "data-00000-of-00001.tfrecord.gz"
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for example in examples:
+            writer.write(encode_example(example))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"stored at {HEIGHT}x{WIDTH}.*unit/short"):
+        _take(make_dataset(str(path), _config(), training=False), 1)
+
+
+def test_shards_without_records_are_an_error_naming_the_pattern(tmp_path):
+    path = tmp_path / "data-00000-of-00001.tfrecord.gz"
+    with tf.io.TFRecordWriter(str(path), options="GZIP"):
+        pass
+    with pytest.raises(ValueError, match="data-00000-of-00001.tfrecord.gz.*hold no record"):
+        make_dataset(str(path), _config(), training=True)
 
 
 def test_eval_dataset_yields_stored_resolution_by_key(shards):
@@ -151,6 +247,8 @@ def test_count_records_counts_every_shard(shards):
     first_shard = pattern.replace("data-*-", "data-00000-")
     assert count_records([first_shard, pattern]) == NUM_EXAMPLES  # overlapping globs count a file once
     assert count_records(first_shard) == SHARD_SIZES[0]
+    assert count_records(pattern, stop_after=2) == 2
+    assert count_records(pattern, stop_after=NUM_EXAMPLES + 3) == NUM_EXAMPLES
 
 
 @pytest.mark.parametrize(
