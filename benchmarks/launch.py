@@ -7,7 +7,10 @@ imported, TensorFlow's native log level and MLflow's logging settings are set
 (:func:`pipeline.stderr_filter.quiet_native_logs`, :func:`pipeline.console.route_library_logs`) and
 the pipeline's log handler is installed (:func:`pipeline.console.configure_logging`): a library
 that logs through the root logger while it is imported (Beam's "apitools not found") would
-otherwise install Python's default handler, and every line would be printed twice.
+otherwise install Python's default handler, and every line would be printed twice. While the
+module runs, file descriptor 2 goes through :class:`pipeline.stderr_filter.StderrFilter`, which
+drops the start-up lines native code writes whatever the log level (absl's "All log messages
+before absl::InitializeLog()", "failed call to cuInit"), as ``python -m pipeline.run`` does.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import runpy
 import sys
 
 from pipeline.console import configure_logging, route_library_logs
-from pipeline.stderr_filter import quiet_native_logs
+from pipeline.stderr_filter import StderrFilter, quiet_native_logs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     route_library_logs()
     configure_logging(quiet=False, log_format="text")
     sys.argv = [f"benchmarks.{name}", *arguments]
-    runpy.run_module(f"benchmarks.{name}", run_name="__main__", alter_sys=True)
+    with StderrFilter():
+        runpy.run_module(f"benchmarks.{name}", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
