@@ -73,8 +73,6 @@ from keras_depth.sources.base import DepthSource
 METRICS_NAMESPACE = "ingest"
 DEAD_LETTER_TAG = "dead_letter"
 DEAD_LETTER_FILE = "dead_letter.jsonl"
-# The default runner: the DirectRunner's local batch engine, worker processes per direct_num_workers.
-LOCAL_RUNNER = "FnApiRunner"
 CHUNK_FILE_TAG = "chunk_file"
 TEST_GROUP_TAG = "test_group"
 # Under the output folder; ``components.ingest.verify.remove_beam_temp_dirs`` removes any left behind.
@@ -277,13 +275,10 @@ def finish_ingest(
 
 
 def pipeline_options(config: IngestConfig, extra_args: list[str]) -> PipelineOptions:
-    """Beam options: local defaults, then ``config.beam_args``, then ``extra_args``.
+    """Beam options: DirectRunner defaults, then ``config.beam_args``, then ``extra_args``.
 
-    The default runner is :data:`LOCAL_RUNNER`, the engine the DirectRunner runs batch pipelines on.
-    Named directly, because Beam 2.77's ``DirectRunner`` first tries the Prism runner, a Go binary it
-    downloads on first use: offline that attempt fails and falls back; online it would download at run
-    time and ignore ``direct_num_workers``. Later flags win, so ``--runner=FlinkRunner`` (or any other
-    option, ``--runner=DirectRunner`` included) in either list overrides the defaults.
+    Later flags win, so ``--runner=FlinkRunner`` (or any other option) in either
+    list overrides the defaults.
 
     Args:
         config: Ingest settings (``direct_num_workers`` 0 = ``os.cpu_count()``).
@@ -291,7 +286,7 @@ def pipeline_options(config: IngestConfig, extra_args: list[str]) -> PipelineOpt
     """
     num_workers = config.direct_num_workers or os.cpu_count() or 1
     defaults = [
-        f"--runner={LOCAL_RUNNER}",
+        "--runner=DirectRunner",
         f"--direct_num_workers={num_workers}",
         f"--direct_running_mode={config.direct_running_mode}",
         # Worker processes log every gRPC step at INFO; the stage logs its own progress.

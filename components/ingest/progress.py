@@ -38,9 +38,8 @@ POLL_SECONDS = 1.0
 # Files of the progress folder: one per counted step.
 READ = "read"
 FINISHED = "finished"
-# Lower-case names of the local runners' classes: the DirectRunner's and the FnApiRunner it runs batch
-# pipelines on (Beam accepts "direct", "DirectRunner", a dotted path).
-DIRECT_RUNNERS = ("directrunner", "bundlebaseddirectrunner", "switchingdirectrunner", "fnapirunner")
+# Lower-case names of the DirectRunner's classes (Beam accepts "direct", "DirectRunner", a dotted path).
+DIRECT_RUNNERS = ("directrunner", "bundlebaseddirectrunner", "switchingdirectrunner")
 
 
 class ProgressCounter:

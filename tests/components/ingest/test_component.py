@@ -152,10 +152,10 @@ def test_parameters_leave_out_execution_fields(small_config):
     assert STAGE.parameters(small_config(storage_height=24)) != parameters
 
 
-def test_beam_options_default_to_the_local_fn_api_runner_and_can_be_overridden(small_config):
+def test_beam_options_default_to_direct_runner_and_can_be_overridden(small_config):
     config = small_config(direct_num_workers=0, direct_running_mode="multi_processing")
     options = pipeline_options(config.ingest, [])
-    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    assert options.view_as(StandardOptions).runner == "DirectRunner"
     assert options.view_as(DirectOptions).direct_num_workers == os.cpu_count()
     assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
     config.ingest.beam_args = ["--direct_num_workers=3", "--runner=SparkRunner"]

@@ -61,12 +61,7 @@ def test_a_counter_that_cannot_write_turns_itself_off(tmp_path):
 
 def test_only_the_direct_runner_gets_progress():
     assert is_direct_runner(PipelineOptions([]))
-    for name in (
-        "DirectRunner",
-        "direct",
-        "apache_beam.runners.direct.direct_runner.DirectRunner",
-        "FnApiRunner",
-    ):
+    for name in ("DirectRunner", "direct", "apache_beam.runners.direct.direct_runner.DirectRunner"):
         assert is_direct_runner(PipelineOptions([f"--runner={name}"])), name
     assert not is_direct_runner(PipelineOptions(["--runner=FlinkRunner"]))
     with watch_ingest_progress(PipelineOptions(["--runner=FlinkRunner"]), 10, logging.getLogger("t")) as path:
