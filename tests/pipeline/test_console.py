@@ -51,7 +51,11 @@ NOISE_PATTERNS = [
     "Creating initial MLflow database tables",
     "triggered tf.function retracing",
 ]
-PROGRESS_LINE = re.compile(r"\[keras_depth\.ingest\] ingest: (read|finished) \d+/40 records \(\d+%\)")
+# Enough records that the ingest runs for seconds, long enough for progress lines between its first and last.
+INGEST_RECORDS = 400
+PROGRESS_LINE = re.compile(
+    rf"\[keras_depth\.ingest\] ingest: (read|finished) \d+/{INGEST_RECORDS} records \(\d+%\), [\d.]+ records/s"
+)
 
 
 @pytest.fixture
@@ -157,6 +161,7 @@ def _run_ingest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         )
     }
     command = [sys.executable, "-m", "pipeline.run", "--stage", "ingest", "--config", "configs/smoke.yaml"]
+    command += ["--set", f"ingest.synthetic.num_scenes={INGEST_RECORDS}"]
     return subprocess.run(
         [*command, "--output-dir", str(tmp_path), "--progress-seconds", "0.5", *args],
         cwd=REPO_ROOT,
@@ -179,7 +184,7 @@ def test_multi_process_ingest_shows_progress_and_no_start_up_noise(tmp_path):
     assert result.returncode == 0, result.stderr
     assert [pattern for pattern in NOISE_PATTERNS if pattern in result.stderr] == [], result.stderr
     assert PROGRESS_LINE.search(result.stderr), result.stderr
-    assert "ingest: read 40, written" in result.stderr
+    assert f"ingest: read {INGEST_RECORDS}, written" in result.stderr
 
 
 @pytest.mark.e2e
@@ -190,4 +195,7 @@ def test_json_log_format_writes_one_object_per_stderr_line(tmp_path):
     assert entries and all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
     progress = [entry for entry in entries if "done" in entry]
     assert progress, result.stderr
-    assert all(entry["stage"] == "ingest" and entry["total"] == 40 and "rate" in entry for entry in progress)
+    assert all(
+        entry["stage"] == "ingest" and entry["total"] == INGEST_RECORDS and "rate" in entry
+        for entry in progress
+    )
