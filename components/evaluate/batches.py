@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from components.evaluate.native import input_window, window_ground_truth
 from keras_depth.augment import center_crop_pair
-from keras_depth.data.reader import make_eval_dataset, read_examples
+from keras_depth.data.reader import read_examples, stored_size
 
 # Keys of an evaluation batch.
 FULL_IMAGE = "image"  # float32 [B, H, W, 3], RGB 0..255, the stored frame (what a served model is fed)
@@ -30,13 +30,6 @@ NATIVE_DEPTH = "native_depth"
 NATIVE_SIZE = "native_size"  # int32 [B, 2], (height, width) of each example's native depth
 FRAME_BOX = "frame_box"  # float32 [B, 4], the stored frame in native pixel edges (top, left, bottom, right)
 HAS_NATIVE = "has_native"  # bool [B], False for a record scored on its stored frame
-
-
-def frame_size(pattern: str) -> tuple[int, int]:
-    """(height, width) in pixels of the stored examples matched by ``pattern`` (read from the first)."""
-    first = next(iter(make_eval_dataset(pattern, batch_size=1)))
-    _, height, width, _ = first["depth"].shape
-    return int(height), int(width)
 
 
 def evaluation_batches(pattern: str, batch_size: int, input_height: int, input_width: int) -> tf.data.Dataset:
@@ -53,7 +46,7 @@ def evaluation_batches(pattern: str, batch_size: int, input_height: int, input_w
         A dataset of dicts with ``FULL_IMAGE``, ``IMAGE``, ``KEY``, ``NATIVE_DEPTH``, ``NATIVE_SIZE``,
         ``FRAME_BOX`` and ``HAS_NATIVE`` (shapes above).
     """
-    height, width = frame_size(pattern)
+    height, width = stored_size(pattern)
     stored_box = tf.constant([0.0, 0.0, height, width], tf.float32)
 
     def view(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from components.base import StageContext
-from components.evaluate.batches import IMAGE, evaluation_batches, frame_size
+from components.evaluate.batches import IMAGE, evaluation_batches
 from components.evaluate.blessing import decide_blessing
 from components.evaluate.config import EvaluateConfig
 from components.evaluate.extra_datasets import DatasetScores, score_extra_dataset
@@ -68,6 +68,7 @@ from components.serving_contract import (
 from components.tracking import HEADLINE_METRICS, best_effort, headline_metrics
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, TRAIN, split_pattern
+from keras_depth.data.reader import stored_size
 from keras_depth.saving import load_depth_model
 from keras_depth.visualize import save_depth_grid
 
@@ -106,7 +107,7 @@ def run(ctx: StageContext) -> dict:
     baseline_log_depth = mean_log_depth(split_pattern(ingest_dir, TRAIN), cfg.min_depth, cfg.max_depth)
     coarse, fine = _load_model(train_dir, COARSE_FILE), _load_model(train_dir, FINE_FILE)
     _, input_height, input_width, _ = fine.input_shape
-    frame_height, frame_width = frame_size(test_pattern)
+    frame_height, frame_width = stored_size(test_pattern)
     geometry = ServingGeometry(frame_height, frame_width, input_height, input_width)
     batches = evaluation_batches(test_pattern, cfg.batch_size, input_height, input_width)
 

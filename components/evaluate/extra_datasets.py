@@ -23,13 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.base import Artifact
-from components.evaluate.batches import evaluation_batches, frame_size
+from components.evaluate.batches import evaluation_batches
 from components.evaluate.config import EvaluateConfig, ExtraDatasetConfig
 from components.evaluate.predictors import BASELINE, COARSE_FINE, Predictor, constant_predictor
 from components.evaluate.scoring import ScoringResult, score_predictors, split_results
 from components.progress import ProgressReporter
 from keras_depth.baseline import mean_log_depth
 from keras_depth.data.layout import TEST, split_pattern
+from keras_depth.data.reader import stored_size
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def score_extra_dataset(
         FileNotFoundError: naming the pattern when its test split has no shard.
     """
     pattern = split_pattern(artifact.path, TEST)
-    frame = frame_size(pattern)
+    frame = stored_size(pattern)
     if frame[0] < input_size[0] or frame[1] < input_size[1]:
         raise ValueError(
             f"evaluate.extra_datasets {dataset.name}: its frames are stored at {frame[0]}x{frame[1]} "

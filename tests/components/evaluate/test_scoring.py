@@ -16,7 +16,6 @@ from components.evaluate.batches import (
     NATIVE_DEPTH,
     NATIVE_SIZE,
     evaluation_batches,
-    frame_size,
     ground_truths,
 )
 from components.evaluate.predictors import constant_predictor
@@ -27,7 +26,7 @@ from components.evaluate.scoring import (
     score_predictors,
     upsample_depth,
 )
-from keras_depth.data.reader import make_eval_dataset
+from keras_depth.data.reader import make_eval_dataset, stored_size
 from keras_depth.data.schema import DepthExample
 from keras_depth.metrics import crop_mask
 
@@ -60,7 +59,7 @@ def oracle(crop: str):
 
 def test_view_is_the_readers_centre_crop_with_native_ground_truth(ingest_artifact, batches, tiny, tiny_model):
     pattern = _pattern(ingest_artifact)
-    assert frame_size(pattern) == (tiny.frame_height, tiny.frame_width)
+    assert stored_size(pattern) == (tiny.frame_height, tiny.frame_width)
     view = _all(batches)
     stored = _all(make_eval_dataset(pattern, batch_size=3))
     # centre_crop_pair: (72 - 64) // 2 = 4 rows and (96 - 80) // 2 = 8 columns off the top and left.
