@@ -18,6 +18,10 @@ from keras_depth.config_checks import (
     check_positive,
 )
 
+# OptimizerConfig.fine_algorithm and fine_schedule values other than the paper's.
+ADAM = "adam"
+COSINE = "cosine"
+
 # Images with more pixels than this are refused before decoding (ingest.max_image_pixels):
 # 50 MP is 8x a 12 MP photo and costs at most 150 MB as RGB.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
@@ -70,6 +74,13 @@ class OptimizerConfig:
 
     Every rate is multiplied by ``lr_scale`` (one global factor, for example to
     adapt to a different batch size or a from-scratch start).
+
+    Attributes:
+        fine_algorithm: The fine phase's update: ``sgd`` (the paper: SGD with ``momentum``) or
+            ``adam`` (Adam with Keras' default betas, at the same per-layer rates ``lr_fine_conv``
+            and ``lr_fine_out``). The coarse phase always uses SGD.
+        fine_schedule: The fine phase's base rate ``lr_scale``: ``constant`` (the paper) or
+            ``cosine`` (decays to 0 along a half cosine over the phase's steps).
     """
 
     momentum: float = 0.9
@@ -79,6 +90,8 @@ class OptimizerConfig:
     lr_fine_out: float = 0.01
     lr_scale: float = 1.0
     clipnorm: float = 0.0  # 0 disables gradient clipping (the paper uses none)
+    fine_algorithm: Literal["sgd", "adam"] = "sgd"
+    fine_schedule: Literal["constant", "cosine"] = "constant"
 
     def validate(self) -> None:
         """Raises ``ConfigValueError`` naming the first field outside its range."""

@@ -131,7 +131,7 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg
 
     Args:
         model: Coarse or fine model (built inside the strategy scope).
-        optimizer: The phase's ``LayerwiseSGD``.
+        optimizer: The phase's ``LayerwiseSGD`` (or, fine phase, ``LayerwiseAdam``).
         cfg: Pipeline config (``loss`` for the loss and the metrics' valid depth range, ``train.xla``).
     """
     loss_cfg = cfg.loss
@@ -300,5 +300,5 @@ class PhaseRunner:
         keras.utils.set_random_seed(self.cfg.train.seed)
         with self.strategy.scope():
             model = build_fine_model(self.cfg.model, coarse_model)
-            compile_model(model, fine_optimizer(self.cfg.optimizer), self.cfg)
+            compile_model(model, fine_optimizer(self.cfg.optimizer, spec.total_steps), self.cfg)
         return self.fit_phase(spec, model, callbacks)

@@ -169,7 +169,7 @@ def test_fine_training_step_changes_fine_weights_only():
     coarse = build_coarse_model(TINY)
     fine = build_fine_model(TINY, coarse)
     opt_cfg = OptimizerConfig(lr_fine_conv=1.0, lr_fine_out=1.0, momentum=0.0)
-    fine.compile(optimizer=fine_optimizer(opt_cfg), loss="mse")
+    fine.compile(optimizer=fine_optimizer(opt_cfg, total_steps=1), loss="mse")
     coarse_before = [w.copy() for w in coarse.get_weights()]
     fine_before = [v.numpy().copy() for v in fine.trainable_weights]
 
@@ -254,7 +254,10 @@ def test_coarse_passthrough_fine_outputs_its_coarse_map_at_initialisation():
 def test_coarse_passthrough_trains_every_fine_weight():
     """The residual starts at exactly 0 but not stuck: after two SGD steps every fine weight has moved."""
     fine = build_fine_model(PASSTHROUGH, _coarse_of_both_signs(PASSTHROUGH))
-    fine.compile(optimizer=fine_optimizer(OptimizerConfig(lr_fine_conv=0.1, lr_fine_out=0.1)), loss="mse")
+    fine.compile(
+        optimizer=fine_optimizer(OptimizerConfig(lr_fine_conv=0.1, lr_fine_out=0.1), total_steps=1),
+        loss="mse",
+    )
     before = [v.numpy().copy() for v in fine.trainable_weights]
     images = _images(PASSTHROUGH)
     target = np.random.default_rng(3).normal(0.0, 0.5, (2, 16, 22, 1)).astype("float32")

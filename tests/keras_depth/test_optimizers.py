@@ -1,4 +1,5 @@
-"""Tests of LayerwiseSGD: per-layer rates, momentum, errors, serialisation, model.fit and tf.distribute."""
+"""Tests of LayerwiseSGD and LayerwiseAdam: per-layer rates, momentum, schedules, errors, serialisation,
+model.fit and tf.distribute."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import tensorflow as tf
 
 from keras_depth.config import ModelConfig, OptimizerConfig
 from keras_depth.models import build_coarse_model, build_fine_model
-from keras_depth.optimizers import LayerwiseSGD, coarse_optimizer, fine_optimizer
+from keras_depth.optimizers import LayerwiseAdam, LayerwiseSGD, coarse_optimizer, fine_optimizer
+from keras_depth.saving import load_depth_model
 
 TINY = ModelConfig(
     input_height=72, input_width=96, output_height=16, output_width=22, width_multiplier=0.1, fc_units=8
@@ -33,6 +35,7 @@ PAPER_COARSE_RATES = {
 }
 PAPER_COARSE_RATES |= {"coarse6": 0.1, "coarse7": 0.1}
 PAPER_FINE_RATES = {"fine1": 0.001, "fine3": 0.001, "fine4": 0.01}
+FINE_STEPS = 10
 
 
 def _random_gradients(variables, seed: int = 0) -> list[np.ndarray]:
@@ -51,7 +54,11 @@ def test_each_group_moves_with_its_own_rate(network):
     if network == "coarse":
         model, optimizer, groups = coarse, coarse_optimizer(RATES), COARSE_GROUPS
     else:
-        model, optimizer, groups = build_fine_model(TINY, coarse), fine_optimizer(RATES), FINE_GROUPS
+        model, optimizer, groups = (
+            build_fine_model(TINY, coarse),
+            fine_optimizer(RATES, FINE_STEPS),
+            FINE_GROUPS,
+        )
     variables = model.trainable_variables
     assert {v.path.split("/")[0] for v in variables} == set(groups)
     before = [v.numpy().copy() for v in variables]
@@ -83,6 +90,41 @@ def test_momentum_accumulates_at_the_layer_rate():
         )
 
 
+def test_adam_moves_each_group_with_its_own_rate():
+    """Adam's first step (Keras' form) is ``rate * g / (|g| + epsilon / sqrt(1 - beta_2))``: about the
+    rate, in the gradient's sign."""
+    model = build_fine_model(TINY, build_coarse_model(TINY))
+    optimizer = fine_optimizer(replace(RATES, fine_algorithm="adam"), FINE_STEPS)
+    assert isinstance(optimizer, LayerwiseAdam)
+    variables = model.trainable_variables
+    before = [v.numpy().copy() for v in variables]
+    grads = _random_gradients(variables)
+
+    optimizer.apply(grads, variables)
+
+    for variable, start, grad in zip(variables, before, grads, strict=True):
+        damping = optimizer.epsilon / np.sqrt(1.0 - optimizer.beta_2)
+        expected = -_expected_rate(variable, FINE_GROUPS) * grad / (np.abs(grad) + damping)
+        np.testing.assert_allclose(
+            variable.numpy() - start, expected, rtol=1e-4, atol=1e-7, err_msg=variable.path
+        )
+
+
+@pytest.mark.parametrize("algorithm", ["sgd", "adam"])
+def test_cosine_schedule_decays_the_base_rate_over_the_fine_phase(algorithm):
+    optimizer = fine_optimizer(
+        OptimizerConfig(lr_scale=2.0, fine_algorithm=algorithm, fine_schedule="cosine"), FINE_STEPS
+    )
+    rates = []
+    for step in (0, FINE_STEPS // 2, FINE_STEPS):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    np.testing.assert_allclose(rates, [2.0, 1.0, 0.0], atol=1e-6)
+    constant = fine_optimizer(OptimizerConfig(lr_scale=2.0, fine_algorithm=algorithm), FINE_STEPS)
+    constant.iterations.assign(FINE_STEPS)
+    assert float(constant.learning_rate) == 2.0
+
+
 def test_unmatched_trainable_variable_raises_at_build():
     coarse = build_coarse_model(TINY)
     extra = keras.layers.Dense(2, name="extra")
@@ -99,24 +141,36 @@ def test_invalid_layer_rates_raise():
         LayerwiseSGD({})
     with pytest.raises(ValueError, match="must be >= 0"):
         LayerwiseSGD({"coarse1": -0.1})
+    with pytest.raises(ValueError, match="LayerwiseAdam: layer_rates is empty"):
+        LayerwiseAdam({})
 
 
 def test_factories_apply_clipnorm_and_momentum():
     assert coarse_optimizer(OptimizerConfig()).clipnorm is None
-    optimizer = fine_optimizer(OptimizerConfig(clipnorm=2.0, momentum=0.5, lr_scale=3.0))
+    optimizer = fine_optimizer(OptimizerConfig(clipnorm=2.0, momentum=0.5, lr_scale=3.0), FINE_STEPS)
     assert optimizer.clipnorm == 2.0
     assert optimizer.momentum == 0.5
     assert float(optimizer.learning_rate) == 3.0
     assert optimizer.layer_rates == PAPER_FINE_RATES
+    adam = fine_optimizer(OptimizerConfig(clipnorm=2.0, fine_algorithm="adam"), FINE_STEPS)
+    assert adam.clipnorm == 2.0
+    assert adam.layer_rates == PAPER_FINE_RATES
 
 
-def test_get_config_round_trip():
-    optimizer = coarse_optimizer(OptimizerConfig(clipnorm=1.5))
+@pytest.mark.parametrize(
+    ("optimizer", "rates"),
+    [
+        (coarse_optimizer(OptimizerConfig(clipnorm=1.5)), PAPER_COARSE_RATES),
+        (fine_optimizer(OptimizerConfig(fine_algorithm="adam", fine_schedule="cosine"), 7), PAPER_FINE_RATES),
+    ],
+    ids=["sgd", "adam-cosine"],
+)
+def test_get_config_round_trip(optimizer, rates):
     config = optimizer.get_config()
-    assert config["layer_rates"] == PAPER_COARSE_RATES
-    assert LayerwiseSGD.from_config(config).get_config() == config
+    assert config["layer_rates"] == rates
+    assert type(optimizer).from_config(dict(config)).get_config() == config  # from_config edits its dict
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-    assert isinstance(restored, LayerwiseSGD)
+    assert type(restored) is type(optimizer)
     assert restored.get_config() == config
 
 
@@ -166,3 +220,22 @@ def test_compiled_model_saves_and_resumes(tmp_path):
         m.fit(images, target, batch_size=2, verbose=0)
     for original, loaded in zip(model.get_weights(), restored.get_weights(), strict=True):
         np.testing.assert_allclose(original, loaded, rtol=1e-6, atol=1e-7)
+
+
+def test_fine_model_with_adam_and_cosine_saves_and_loads(tmp_path):
+    fine = build_fine_model(TINY, build_coarse_model(TINY))
+    fine.compile(
+        optimizer=fine_optimizer(OptimizerConfig(fine_algorithm="adam", fine_schedule="cosine"), 4),
+        loss="mse",
+    )
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, TINY.input_height, TINY.input_width, 3)).astype("float32")
+    target = rng.normal(1.0, 0.3, (2, TINY.output_height, TINY.output_width, 1)).astype("float32")
+    fine.fit(images, target, batch_size=1, verbose=0)
+    fine.save(tmp_path / "fine.keras")
+
+    restored = load_depth_model(tmp_path / "fine.keras")
+
+    assert isinstance(restored.optimizer, LayerwiseAdam)
+    assert int(restored.optimizer.iterations) == 2
+    assert float(restored.optimizer.learning_rate) == pytest.approx(0.5)  # half way along the cosine

@@ -40,6 +40,7 @@ def test_paper_presets_have_the_paper_sizes_and_rates():
         assert config.optimizer.lr_fine_conv == 0.001
         assert config.optimizer.lr_fine_out == 0.01
         assert config.optimizer.momentum == 0.9
+        assert (config.optimizer.fine_algorithm, config.optimizer.fine_schedule) == ("sgd", "constant")
         assert config.data.batch_size == 32
         assert config.loss.lam == 0.5
     assert (nyu.train.coarse_samples, nyu.train.fine_samples) == (2_000_000, 1_500_000)

@@ -19,6 +19,8 @@ from components.train.checkpointing import HISTORY_FILE
 from components.train.component import read_split_counts
 from components.train.phases import PhaseRunner, PhaseSpec, plan_phases
 from components.train.strategy import make_strategy
+from keras_depth.config import OptimizerConfig
+from keras_depth.optimizers import fine_optimizer
 
 TOTAL_STEPS, STEPS_PER_EPOCH, CHECKPOINT_EVERY = 7, 3, 2
 # Backups: every 2 steps and at epoch ends (steps 3, 6); a crash in a batch keeps the backups of the
@@ -88,6 +90,43 @@ def test_resume_falls_back_to_the_previous_backup_and_drops_its_later_epochs(tin
 
     assert result.start_step == 3  # the previous backup (double_checkpoint)
     _assert_complete(result)
+
+
+class _StateAtFirstBatch(keras.callbacks.Callback):
+    """Keeps the optimizer's variables as the first batch of ``fit`` starts (after any restore)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.variables: list[np.ndarray] | None = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.variables is None:
+            self.variables = [variable.numpy().copy() for variable in self.model.optimizer.variables]
+
+
+def _adam_cosine_model() -> keras.Model:
+    """A dense layer named as the fine output layer, with the fine phase's Adam and cosine schedule."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="fine4")])
+    opt_cfg = OptimizerConfig(fine_algorithm="adam", fine_schedule="cosine", lr_fine_out=0.01)
+    model.compile(fine_optimizer(opt_cfg, TOTAL_STEPS), "mse")
+    return model
+
+
+def test_resume_restores_adam_moments_and_the_cosine_step(tiny, tmp_path, crash_after):
+    crashed = _adam_cosine_model()
+    with pytest.raises(crash_after.Crash):
+        _runner(tiny, tmp_path).fit_phase(SPEC, crashed, [crash_after(4)])  # backed up at step 4
+    state = _StateAtFirstBatch()
+
+    result = _runner(tiny, tmp_path).fit_phase(SPEC, _adam_cosine_model(), [state])
+
+    assert result.start_step == 4
+    saved = [variable.numpy() for variable in crashed.optimizer.variables]
+    assert len(state.variables) == len(saved) > 1  # the step count and Adam's moments
+    for restored, expected in zip(state.variables, saved, strict=True):
+        np.testing.assert_array_equal(restored, expected)
+    _assert_complete(result)
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)  # cosine's end
 
 
 def test_rerun_of_a_finished_phase_trains_nothing(tiny, tmp_path):
