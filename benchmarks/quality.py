@@ -281,8 +281,8 @@ def render_markdown(result: Mapping) -> str:
             "stage's code).",
             f"Budget: {result['budget_seconds']:.0f} s ({result['budget_source']}). U-Net: {unet['steps']} "
             f"steps of {unet['batch_size']} images ({unet['images_per_sec']:.1f} images/s), Adam lr "
-            f"{unet['learning_rate']:g}, scale-invariant loss; coarse and fine: {run['coarse_steps']} + "
-            f"{run['fine_steps']} steps of SGD.",
+            f"{unet['learning_rate']:g}, scale-invariant loss; coarse: {run['coarse_steps']} steps of SGD, "
+            f"fine: {run['fine_steps']} steps ({run['fine_optimizer']}).",
             f"Machine: {environment['device']} (host {environment['host']}); Python {versions['python']}, "
             f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}.",
             "",
@@ -329,6 +329,7 @@ def run_quality(run_dir: Path, results_dir: Path, seconds: float | None, learnin
             "phase_training_seconds": phases,
             "coarse_steps": counts.get("coarse_steps"),
             "fine_steps": counts.get("fine_steps"),
+            "fine_optimizer": f"{cfg.optimizer.fine_algorithm}, {cfg.optimizer.fine_schedule} rate",
             "replicas": counts.get("replicas"),
         },
         "budget_seconds": budget,
