@@ -34,8 +34,19 @@ class LayerRates:
     optimizer is built (first ``apply``, or ``build``), so no layer is silently trained at a default rate.
     """
 
-    def _set_layer_rates(self, layer_rates: Mapping[str, float]) -> None:
-        """Checks and keeps the rates; call it from ``__init__`` after the optimizer's own."""
+    def __init__(self, layer_rates: Mapping[str, float], learning_rate: LearningRate = 1.0, **kwargs):
+        """Builds the optimizer with ``learning_rate`` and ``kwargs``, then checks and keeps the rates.
+
+        Args:
+            layer_rates: Learning rate multiplier per layer name, e.g. ``{"coarse1": 0.001}``.
+            learning_rate: Base learning rate (float or ``LearningRateSchedule``) multiplying every
+                layer rate.
+            **kwargs: The optimizer's other arguments (``clipnorm``, ``name``, ...).
+
+        Raises:
+            ValueError: If ``layer_rates`` is empty or a rate is negative.
+        """
+        super().__init__(learning_rate=learning_rate, **kwargs)
         kind = type(self).__name__
         if not layer_rates:
             raise ValueError(f"{kind}: layer_rates is empty; give a learning rate per layer name")
@@ -128,34 +139,20 @@ class LayerwiseSGD(LayerRates, keras.optimizers.SGD):
         **kwargs,
     ):
         super().__init__(
-            learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, name=name, **kwargs
+            layer_rates,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            name=name,
+            **kwargs,
         )
-        self._set_layer_rates(layer_rates)
 
 
 @keras.saving.register_keras_serializable(package="keras_depth")
 class LayerwiseAdam(LayerRates, keras.optimizers.Adam):
-    """Adam whose learning rate is set per layer (see ``LayerRates``); Keras' default betas and epsilon.
-
-    Args:
-        layer_rates: Learning rate multiplier per layer name, e.g. ``{"fine1": 0.001, "fine4": 0.001}``.
-        learning_rate: Base learning rate (float or ``LearningRateSchedule``) multiplying every layer rate.
-        name: Optimizer name.
-        **kwargs: Other ``keras.optimizers.Adam`` arguments (``beta_1``, ``clipnorm``, ...).
-
-    Raises:
-        ValueError: If ``layer_rates`` is empty or a rate is negative.
-    """
-
-    def __init__(
-        self,
-        layer_rates: Mapping[str, float],
-        learning_rate: LearningRate = 1.0,
-        name: str = "layerwise_adam",
-        **kwargs,
-    ):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self._set_layer_rates(layer_rates)
+    """Adam whose learning rate is set per layer (see ``LayerRates``, whose ``__init__`` it takes:
+    ``layer_rates``, the base ``learning_rate`` and ``keras.optimizers.Adam``'s other arguments, with
+    Keras' default betas and epsilon)."""
 
 
 def _clipnorm(opt_cfg: OptimizerConfig) -> float | None:
