@@ -107,6 +107,21 @@ def stored_size(pattern: str | Sequence[str]) -> tuple[int, int]:
     raise ValueError(f"the TFRecord shards matching {pattern!r} hold no record")
 
 
+def _shuffle_seed(data: Any) -> int | None:
+    """``DataConfig.seed`` when deterministic, else None (a fresh order every run)."""
+    return data.seed if data.deterministic else None
+
+
+def _read_shards(files: Any, data: Any) -> tf.data.Dataset:
+    """The serialized records of gzip TFRecord ``files`` (paths, or a dataset of paths).
+
+    ``data.num_parallel_reads`` shards are read at a time.
+    """
+    return tf.data.TFRecordDataset(
+        files, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
+    )
+
+
 def _parse_batches(
     records: tf.data.Dataset, batch_size: int, decode: Callable[[dict], Any] = decode_features
 ) -> tf.data.Dataset:
@@ -168,7 +183,7 @@ def _training_pairs(
     of the whole split), else streamed from the shards (shard order and a buffer of
     ``data.shuffle_buffer`` records shuffled).
     """
-    seed = data.seed if data.deterministic else None
+    seed = _shuffle_seed(data)
     # Repeat before shuffling: every epoch gets a new order while the whole stream
     # stays a fixed function of the seed, so a second iterator replays it.
     reshuffle = not data.deterministic
@@ -184,10 +199,7 @@ def _training_pairs(
             num_records * decoded_example_bytes(height, width) / MEGABYTE,
             data.cache_max_mb,
         )
-        records = tf.data.TFRecordDataset(
-            shards, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
-        )
-        cached = _stored_pairs(records, batch_size, height, width, pattern).cache()
+        cached = _stored_pairs(_read_shards(shards, data), batch_size, height, width, pattern).cache()
         return cached.repeat().shuffle(num_records, seed=seed, reshuffle_each_iteration=reshuffle)
     log.info(
         "reading and decoding the training shards every epoch: decoded, the split needs more than "
@@ -196,10 +208,9 @@ def _training_pairs(
     )
     files = tf.data.Dataset.from_tensor_slices(shards).repeat()
     files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=reshuffle)
-    records = tf.data.TFRecordDataset(
-        files, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
+    records = _read_shards(files, data).shuffle(
+        data.shuffle_buffer, seed=seed, reshuffle_each_iteration=reshuffle
     )
-    records = records.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=reshuffle)
     return _stored_pairs(records, batch_size, height, width, pattern)
 
 
@@ -249,16 +260,13 @@ def make_dataset(
     output_size = (model.output_height, model.output_width)
     if training:
         pairs = _training_pairs(shards, data, height, width, batch_size, num_records, pattern)
-        seeds = tf.data.Dataset.random(seed=data.seed if data.deterministic else None).batch(SEED_SHAPE)
+        seeds = tf.data.Dataset.random(seed=_shuffle_seed(data)).batch(SEED_SHAPE)
         batches = tf.data.Dataset.zip(pairs.batch(batch_size, drop_remainder=True), seeds).map(
             lambda pair, seed: augment_batch(*pair, cfg.augment, input_size, output_size, seed),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     else:
-        records = tf.data.TFRecordDataset(
-            shards, compression_type=COMPRESSION, num_parallel_reads=data.num_parallel_reads
-        )
-        pairs = _stored_pairs(records, batch_size, height, width, pattern)
+        pairs = _stored_pairs(_read_shards(shards, data), batch_size, height, width, pattern)
         batches = pairs.batch(batch_size).map(
             lambda images, depths: center_crop_targets(images, depths, input_size, output_size),
             num_parallel_calls=tf.data.AUTOTUNE,
